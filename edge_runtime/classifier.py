@@ -1,0 +1,109 @@
+"""Emotion classification of face crops with a TFLite model (float, int8 or uint8 I/O)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.interpreter import (
+    ModelError,
+    dequantize,
+    input_info,
+    is_edgetpu_model,
+    make_interpreter,
+    output_info,
+    quantize,
+)
+from edge_runtime.metadata import labels_of, preprocessing_of, read_metadata
+from edge_runtime.preprocess import preprocess_faces
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """One face's result: the top label, its score and every class probability."""
+
+    label: str
+    score: float
+    probabilities: tuple[float, ...]
+
+    def as_dict(self, labels: Sequence[str]) -> dict[str, float]:
+        return {name: round(float(p), 6) for name, p in zip(labels, self.probabilities)}
+
+
+class Classifier:
+    """A TFLite emotion model with its metadata: crops in, probabilities out.
+
+    The model's input must be what its metadata promises (N x S x S x 1 with S the
+    preprocessing size; an int8/uint8 input must carry quantisation parameters).
+    """
+
+    def __init__(self, model_path: str | os.PathLike, *, num_threads: int | None = 1,
+                 device: str | None = None, batch_size: int = 1):
+        self.path = Path(model_path)
+        self.meta = read_metadata(self.path)
+        self.labels = labels_of(self.meta)
+        self.preprocessing = preprocessing_of(self.meta)
+        self.interpreter = make_interpreter(self.path, num_threads=num_threads, device=device)
+        self._check_io()
+        # Edge TPU models are compiled for a static batch of one.
+        self.batch_size = 1 if is_edgetpu_model(self.path) else max(1, int(batch_size))
+        if self.batch_size != self.input.shape[0]:
+            self.interpreter.resize_tensor_input(self.input.index, [self.batch_size, *self.input.shape[1:]])
+            self.interpreter.allocate_tensors()
+            self.input, self.output = input_info(self.interpreter), output_info(self.interpreter)
+
+    def _check_io(self) -> None:
+        self.input, self.output = input_info(self.interpreter), output_info(self.interpreter)
+        size = self.preprocessing.size
+        expected = (size, size, 1)
+        if len(self.input.shape) != 4 or self.input.shape[1:] != expected:
+            raise ModelError(f"{self.path}: model input shape {self.input.shape} does not take {size}x{size} "
+                             f"grayscale faces (expected [N, {size}, {size}, 1] from its metadata)")
+        if self.input.dtype not in (np.float32, np.int8, np.uint8):
+            raise ModelError(f"{self.path}: model input type {self.input.dtype} is not float32, int8 or uint8")
+        if self.input.dtype != np.float32 and not self.input.quantized:
+            raise ModelError(f"{self.path}: {self.input.dtype} input without quantisation parameters")
+        if self.output.shape[-1] != len(self.labels):
+            raise ModelError(f"{self.path}: model has {self.output.shape[-1]} outputs but its metadata names "
+                             f"{len(self.labels)} labels")
+        promised = self.meta.get("quantization", {}).get("input")
+        if promised and self.input.quantized and (
+            abs(promised["scale"] - self.input.scale) > 1e-6 or promised["zero_point"] != self.input.zero_point
+        ):
+            raise ModelError(f"{self.path}: input quantisation (scale {self.input.scale}, zero point "
+                             f"{self.input.zero_point}) differs from its metadata {promised}")
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """(N, S, S) uint8 preprocessed faces -> (N, classes) float32 probabilities."""
+        faces = np.asarray(faces)
+        if faces.ndim == 2:
+            faces = faces[None]
+        n, bs = len(faces), self.batch_size
+        out = np.empty((n, len(self.labels)), dtype=np.float32)
+        for start in range(0, n, bs):
+            chunk = faces[start : start + bs]
+            batch = np.zeros(self.input.shape, dtype=np.float32)
+            batch[: len(chunk), ..., 0] = chunk
+            self.interpreter.set_tensor(self.input.index, quantize(batch, self.input))
+            self.interpreter.invoke()
+            probs = dequantize(self.interpreter.get_tensor(self.output.index), self.output)
+            out[start : start + len(chunk)] = probs[: len(chunk)]
+        return out
+
+    def classify(self, faces: np.ndarray) -> list[Emotion]:
+        return [self.to_emotion(p) for p in self.predict(faces)]
+
+    def classify_boxes(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[Emotion]:
+        """Crop each box from a frame with the model's own preprocessing, then classify."""
+        if not len(boxes):
+            return []
+        p = self.preprocessing
+        return self.classify(preprocess_faces(image, boxes, size=p.size, margin=p.margin))
+
+    def to_emotion(self, probabilities: np.ndarray) -> Emotion:
+        top = int(np.argmax(probabilities))
+        return Emotion(self.labels[top], float(probabilities[top]), tuple(float(v) for v in probabilities))

@@ -1,0 +1,1 @@
+"""fer-edge workstation side: FER2013 loaders, architectures, training and evaluation."""

@@ -1,0 +1,182 @@
+"""Network presets (`--arch NAME`). Every model takes uint8-range grayscale input and
+normalises inside the graph, so the int8 input quantisation is exact.
+
+Only int8- and Edge-TPU-friendly ops: conv, BN (folded into conv by the converter),
+ReLU, pooling, dense, dropout (gone at inference) and softmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    build: Callable[[int, int], keras.Model]
+    input_size: int
+    description: str
+    # The optimiser the source describes; None = the trainer's default (AdamW + warm-up + cosine).
+    optimizer: str | None = None
+    learning_rate: float | None = None
+
+
+def _inputs(size: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inp = keras.Input((size, size, 1), name="face")
+    # uint8 range -> [-1, 1]; with scale 1 and zero point -128 the int8 input is exactly pixel - 128.
+    return inp, layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalise")(inp)
+
+
+def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same", name: str | None = None):
+    x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=name)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def _head(x, num_classes: int):
+    return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+
+
+def fer_vgg(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """The default: VGG-style, four stages of two 3x3 conv-BN-ReLU (32..256), max-pool,
+    then a flattened 3x3x256 map (faces are aligned, position matters) into FC 256.
+    About 1.8 M parameters, ~120 M multiply-adds per face."""
+    inp, x = _inputs(size)
+    for stage, (filters, drop) in enumerate(((32, 0.0), (64, 0.05), (128, 0.1), (256, 0.2)), start=1):
+        x = _conv_bn_relu(x, filters, name=f"stage{stage}_conv1")
+        x = _conv_bn_relu(x, filters, name=f"stage{stage}_conv2")
+        x = layers.MaxPooling2D(2)(x)
+        if drop:
+            x = layers.Dropout(drop)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Dropout(0.3)(x)
+    return keras.Model(inp, _head(x, num_classes), name="fer_vgg")
+
+
+def keras_example_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """Seed (a): Conv32-Conv64-Pool-Drop.25-Conv128-Pool-Conv128-Pool-Drop.25-Dense1024-Drop.5-softmax."""
+    inp, x = _inputs(size)
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Conv2D(128, 3, activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(128, 3, activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(1024, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(inp, _head(x, num_classes), name="keras_example_cnn")
+
+
+def shallow_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """Seed (b), "shallow": two conv blocks (32, 64; BN, dropout, 2x2 pool) + FC 512."""
+    inp, x = _inputs(size)
+    for filters in (32, 64):
+        x = layers.Conv2D(filters, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(512, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(inp, _head(x, num_classes), name="shallow_cnn")
+
+
+def deep_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """Seed (c), "deep": conv 64 (3x3) / 128 (5x5) / 512 (3x3) / 512 (3x3), each
+    BN-ReLU-pool-dropout, then FC 256 and FC 512 with BN and dropout."""
+    inp, x = _inputs(size)
+    # Layer names follow the published table (Keras 2 numbering from 1).
+    for i, (filters, kernel) in enumerate(((64, 3), (128, 5), (512, 3), (512, 3)), start=1):
+        x = layers.Conv2D(filters, kernel, padding="same", name=f"conv2d_{i}")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    for i, units in enumerate((256, 512), start=1):
+        x = layers.Dense(units, name=f"dense_{i}")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.Dropout(0.25)(x)
+    return keras.Model(inp, _head(x, num_classes), name="deep_cnn")
+
+
+def valid_cnn_100(num_classes: int = 7, size: int = 100) -> keras.Model:
+    """Seed (d): three valid-padding conv blocks 32/64/128 + BN + pool on 100x100 input,
+    FC 128 / 64 with dropout 0.1."""
+    inp, x = _inputs(size)
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, padding="valid", activation="relu")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    for units in (128, 64):
+        x = layers.Dense(units, activation="relu")(x)
+        x = layers.Dropout(0.1)(x)
+    return keras.Model(inp, _head(x, num_classes), name="valid_cnn_100")
+
+
+def four_conv_two_dense(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """Seed (e): four conv layers (64, 128, 512, 512) with pooling, then two dense layers (256, 512)."""
+    inp, x = _inputs(size)
+    for filters in (64, 128, 512, 512):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    for units in (256, 512):
+        x = layers.Dense(units, activation="relu")(x)
+        x = layers.Dropout(0.25)(x)
+    return keras.Model(inp, _head(x, num_classes), name="four_conv_two_dense")
+
+
+def five_block_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """Seed (f): five blocks of Conv-BN-Pool-Dropout with same padding (32..512)."""
+    inp, x = _inputs(size)
+    for filters in (32, 64, 128, 256, 512):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(2, padding="same")(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    return keras.Model(inp, _head(x, num_classes), name="five_block_cnn")
+
+
+ARCHITECTURES: dict[str, Arch] = {
+    a.name: a
+    for a in (
+        Arch("fer_vgg", fer_vgg, 48, "default: VGG-style 4x2 conv 32-256, BN, FC 256 (~1.8 M params)"),
+        Arch("keras_example_cnn", keras_example_cnn, 48, "seed (a): 4 conv + Dense 1024, Adam 1e-4",
+             optimizer="adam", learning_rate=1e-4),
+        Arch("shallow_cnn", shallow_cnn, 48, "seed (b): 2 conv blocks (32, 64) + FC 512"),
+        Arch("deep_cnn", deep_cnn, 48, "seed (c): conv 64/128/512/512 + FC 256/512 (~4.5 M params)"),
+        Arch("valid_cnn_100", valid_cnn_100, 100, "seed (d): 3 valid conv blocks on 100x100 + FC 128/64"),
+        Arch("four_conv_two_dense", four_conv_two_dense, 48, "seed (e): 4 conv + 2 dense"),
+        Arch("five_block_cnn", five_block_cnn, 48, "seed (f): 5 Conv-BN-Pool-Dropout blocks"),
+    )
+}
+DEFAULT_ARCH = "fer_vgg"
+
+
+def get_arch(name: str) -> Arch:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(ARCHITECTURES)}") from None
+
+
+def build_model(name: str = DEFAULT_ARCH, num_classes: int = 7) -> keras.Model:
+    arch = get_arch(name)
+    return arch.build(num_classes, arch.input_size)

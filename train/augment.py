@@ -1,0 +1,47 @@
+"""Training-time augmentation on uint8 face batches (numpy + OpenCV, backend-neutral)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Augment:
+    flip: bool = True
+    rotation_deg: float = 10.0
+    shift: float = 0.1  # fraction of the side
+    zoom: float = 0.1  # scale in [1 - zoom, 1 + zoom]
+    brightness: float = 0.2  # added, fraction of 255
+    contrast: float = 0.2  # multiplied around the mean, in [1 - c, 1 + c]
+    erase_prob: float = 0.1  # random erasing of one rectangle (Zhong et al.)
+
+    def __call__(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A new (N, S, S) uint8 batch; the input is not modified."""
+        n, size = images.shape[0], images.shape[1]
+        out = np.empty_like(images)
+        angles = rng.uniform(-self.rotation_deg, self.rotation_deg, n)
+        scales = rng.uniform(1 - self.zoom, 1 + self.zoom, n)
+        shifts = rng.uniform(-self.shift, self.shift, (n, 2)) * size
+        flips = rng.random(n) < 0.5 if self.flip else np.zeros(n, bool)
+        centre = (size / 2 - 0.5, size / 2 - 0.5)
+        for i in range(n):
+            m = cv2.getRotationMatrix2D(centre, angles[i], scales[i])
+            m[:, 2] += shifts[i]
+            if flips[i]:
+                m[0] = -m[0]
+                m[0, 2] += size - 1
+            out[i] = cv2.warpAffine(images[i], m, (size, size), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REFLECT_101)
+        x = out.astype(np.float32)
+        mean = x.mean(axis=(1, 2), keepdims=True)
+        gain = rng.uniform(1 - self.contrast, 1 + self.contrast, (n, 1, 1))
+        bias = rng.uniform(-self.brightness, self.brightness, (n, 1, 1)) * 255
+        x = (x - mean) * gain + mean + bias
+        for i in np.flatnonzero(rng.random(n) < self.erase_prob):
+            h, w = (rng.uniform(0.1, 0.4, 2) * size).astype(int)
+            y0, x0 = rng.integers(0, size - h), rng.integers(0, size - w)
+            x[i, y0 : y0 + h, x0 : x0 + w] = rng.uniform(0, 255)
+        return np.clip(x, 0, 255).astype(np.uint8)

@@ -1,0 +1,155 @@
+"""Workstation commands: `data stats`, `train`, `evaluate`, `predict` (need the [train] extra)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from edge_runtime.cli import CommandError, add_command
+from train.data import FORMATS, DataError, load_dataset
+
+
+def _tensorflow_env() -> None:
+    # oneDNN kernels are off by default on some x86 CPUs (AMD here) and are 2-3x faster for training.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _need_train_extra():
+    try:
+        import keras  # noqa: F401
+    except ImportError as exc:
+        raise CommandError(f"this command needs the workstation extra: pip install 'fer-edge[train]' ({exc})") from exc
+
+
+def _load(path: str, fmt: str | None, skip_bad: bool, size: int = 48):
+    try:
+        ds = load_dataset(path, fmt, skip_bad=skip_bad, size=size)
+    except DataError as exc:
+        raise CommandError(str(exc)) from exc
+    if ds.skipped:
+        print(f"skipped {len(ds.skipped)} bad records in {path}:", file=sys.stderr)
+        for err in ds.skipped[:20]:
+            print(f"  {err}", file=sys.stderr)
+        if len(ds.skipped) > 20:
+            print(f"  ... and {len(ds.skipped) - 20} more", file=sys.stderr)
+    return ds
+
+
+def _data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--data", required=required, help="FER2013: Kaggle CSV, binary records or image folders")
+    p.add_argument("--format", choices=FORMATS, help="force the data format (default: detected from the path)")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad records (counted and listed) instead of failing")
+
+
+def cmd_data_stats(args) -> int:
+    ds = _load(args.path, args.format, args.skip_bad)
+    from edge_runtime.labels import LABELS
+
+    if args.json:
+        print(json.dumps({"path": ds.path, "format": ds.format, "skipped": len(ds.skipped),
+                          "splits": {n: {"faces": len(s), "classes": s.class_counts() if s.labelled else None}
+                                     for n, s in ds.splits.items()}}))
+        return 0
+    print(f"{ds.path} ({ds.format})")
+    print(f"{'split':8s}{'faces':>8s}" + "".join(f"{name:>10s}" for name in LABELS))
+    for name, split in ds.splits.items():
+        counts = split.class_counts() if split.labelled else {}
+        print(f"{name:8s}{len(split):8d}" + "".join(f"{counts.get(c, '-'):>10}" for c in LABELS))
+    if ds.skipped:
+        print(f"skipped: {len(ds.skipped)}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    _tensorflow_env()
+    _need_train_extra()
+    from train.architectures import get_arch
+    from train.augment import Augment
+    from train.trainer import TrainConfig, train
+
+    try:
+        arch = get_arch(args.arch)
+    except ValueError as exc:
+        raise CommandError(str(exc), 2) from exc
+    ds = _load(args.data, args.format, args.skip_bad, size=arch.input_size)
+    try:
+        tr, va = ds.split("train"), ds.split(args.val_split)
+    except DataError as exc:
+        raise CommandError(str(exc)) from exc
+    if not (tr.labelled and va.labelled):
+        raise CommandError(f"{args.data}: training needs labelled train and {args.val_split} splits")
+    cfg = TrainConfig(
+        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+        learning_rate=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+        schedule=args.schedule, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
+        patience=args.patience, seed=args.seed, max_steps_per_epoch=args.max_steps,
+        augment=Augment() if not args.no_augment else Augment(False, 0, 0, 0, 0, 0, 0),
+    )
+    command = "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    try:
+        meta = train(tr, va, cfg, Path(args.out), resume=args.resume, command=command, data_path=args.data,
+                     verbose=1 if sys.stderr.isatty() else 2)
+    except (RuntimeError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    from train.report import write_report
+
+    report = write_report(Path(args.out) / "model.keras", va, Path(args.out) / "report",
+                          history_csv=Path(args.out) / "history.csv", split_name=args.val_split)
+    print(f"model: {Path(args.out) / 'model.keras'}  val accuracy {report['accuracy']:.4f}  "
+          f"macro-F1 {report['macro_f1']:.4f}  ({meta['parameters']:,} parameters)")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from train.evaluate import evaluate_command
+
+    return evaluate_command(args)
+
+
+def cmd_predict(args) -> int:
+    from train.evaluate import predict_command
+
+    return predict_command(args)
+
+
+def register(sub) -> None:
+    data = add_command(sub, "data", help="Inspect FER2013 data in any supported form.",
+                       example="fer-edge data stats ../shared/fer2013")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    stats = add_command(data_sub, "stats", help="Per-split, per-class face counts.",
+                        example="fer-edge data stats fer2013.csv")
+    stats.add_argument("path")
+    stats.add_argument("--format", choices=FORMATS)
+    stats.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of failing")
+    stats.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    stats.set_defaults(func=cmd_data_stats)
+
+    from train.trainer import TrainConfig
+
+    d = TrainConfig()
+    tr = add_command(sub, "train", help="Train a float Keras model on FER2013 and write its report.",
+                     example="fer-edge train --data ../shared/fer2013 --epochs 40 --out runs/fer_vgg")
+    _data_args(tr)
+    tr.add_argument("--arch", default=d.arch, help=f"network preset (default {d.arch}; see README)")
+    tr.add_argument("--epochs", type=int, default=d.epochs)
+    tr.add_argument("--batch-size", type=int, default=d.batch_size)
+    tr.add_argument("--optimizer", choices=("adamw", "sgd", "adam"), default=d.optimizer)
+    tr.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate")
+    tr.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    tr.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    tr.add_argument("--schedule", choices=("cosine", "onecycle", "constant"), default=d.schedule)
+    tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight)
+    tr.add_argument("--patience", type=int, default=d.patience, help="early stopping on val accuracy (0 = off)")
+    tr.add_argument("--no-augment", action="store_true")
+    tr.add_argument("--seed", type=int, default=d.seed)
+    tr.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
+    tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")
+    tr.add_argument("--out", default="runs/train", help="output folder (model.keras, model.json, report/)")
+    tr.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    tr.set_defaults(func=cmd_train)

@@ -1,0 +1,109 @@
+"""Image folders: `<root>/<split>/<class>/*.png|jpg|jpeg|bmp`, or a root that is one split."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_runtime.labels import LABELS, label_index
+from edge_runtime.preprocess import preprocess_face
+from train.data.dataset import DataError, Problems, Split
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp"}
+SPLIT_NAMES = {
+    "train": "train", "training": "train",
+    "val": "val", "valid": "val", "validation": "val", "publictest": "val",
+    "test": "test", "privatetest": "test",
+}
+
+
+def _visible_dirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def is_class_dir(path: Path) -> bool:
+    try:
+        label_index(path.name)
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_folders(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    subdirs = _visible_dirs(path)
+    return any(d.name.lower() in SPLIT_NAMES or is_class_dir(d) for d in subdirs)
+
+
+def _read(path: Path, size: int) -> np.ndarray | str:
+    """The preprocessed face, or a sentence saying why it could not be read."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror}"
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        return "not a decodable image"
+    try:
+        return preprocess_face(image, size=size)
+    except ValueError as exc:
+        return str(exc)
+
+
+def _load_split(root: Path, problems: Problems, size: int) -> Split:
+    files: list[tuple[Path, int]] = []
+    for class_dir in _visible_dirs(root):
+        try:
+            label = label_index(class_dir.name)
+        except ValueError:
+            raise DataError(class_dir, None, f"unknown class folder; expected one of {', '.join(LABELS)} "
+                            "(or a synonym such as happiness, surprised)") from None
+        for entry in sorted(class_dir.iterdir()):
+            if entry.name.startswith(".") or entry.is_dir():
+                continue
+            if entry.suffix.lower() not in IMAGE_EXTENSIONS:
+                problems.report(DataError(entry, None, f"not an image file (expected {sorted(IMAGE_EXTENSIONS)})"))
+                continue
+            files.append((entry, label))
+    if not files:
+        raise DataError(root, None, "empty split: no face images in its class folders")
+    workers = min(16, (os.cpu_count() or 2) * 4)
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda f: _read(f[0], size), files))
+    images, labels, sources = [], [], []
+    for (file, label), result in zip(files, results):
+        if isinstance(result, str):
+            problems.report(DataError(file, None, result))
+            continue
+        images.append(result)
+        labels.append(label)
+        sources.append(str(file))
+    if not images:
+        raise DataError(root, None, "empty split: no readable face images")
+    return Split(np.stack(images), np.asarray(labels, dtype=np.int64), sources)
+
+
+def load_folders(path: str | Path, problems: Problems, size: int = 48) -> dict[str, Split]:
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(root, None, "not a folder")
+    subdirs = _visible_dirs(root)
+    split_dirs = [d for d in subdirs if d.name.lower() in SPLIT_NAMES]
+    if not split_dirs:
+        # The root is itself one split; its name says which (default train).
+        return {SPLIT_NAMES.get(root.name.lower(), "train"): _load_split(root, problems, size)}
+    others = [d.name for d in subdirs if d not in split_dirs]
+    if others:
+        raise DataError(root, None, f"folders {others} are neither splits ({sorted(set(SPLIT_NAMES))}) nor ignored")
+    splits: dict[str, Split] = {}
+    for d in split_dirs:
+        name = SPLIT_NAMES[d.name.lower()]
+        if name in splits:
+            raise DataError(d, None, f"a second folder for split {name!r}")
+        splits[name] = _load_split(d, problems, size)
+    return splits

@@ -1,0 +1,248 @@
+"""Keras 3 training, backend-neutral (TensorFlow on CPU; the same code on JAX), fed from numpy."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.labels import LABELS, NUM_CLASSES
+from edge_runtime.metadata import write_json_atomic
+from edge_runtime.preprocess import Preprocessing
+from train.augment import Augment
+from train.data import Split
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "fer_vgg"
+    epochs: int = 60
+    batch_size: int = 64
+    optimizer: str = "adamw"  # adamw | sgd | adam
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_epochs: float = 2.0
+    schedule: str = "cosine"  # cosine | onecycle | constant
+    label_smoothing: float = 0.1
+    class_weight: str = "none"  # none | balanced | sqrt
+    patience: int = 15  # early stopping on val accuracy; 0 = off
+    seed: int = 1234
+    augment: Augment = field(default_factory=Augment)
+    max_steps_per_epoch: int | None = None  # for smoke runs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FaceBatches:
+    """Shuffled, augmented (N, S, S, 1) float32 batches in uint8 range, one-hot labels."""
+
+    def __init__(self, split: Split, batch_size: int, augment: Augment | None, seed: int,
+                 max_steps: int | None = None, sample_weights: np.ndarray | None = None):
+        import keras
+
+        self._base = keras.utils.PyDataset
+        self.split, self.batch_size, self.augment = split, batch_size, augment
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(len(split))
+        self.max_steps = max_steps
+        self.sample_weights = sample_weights
+        if augment is not None:
+            self.rng.shuffle(self.order)
+
+    def as_keras(self):
+        outer = self
+
+        class _Seq(self._base):
+            def __init__(self):
+                super().__init__(workers=1, use_multiprocessing=False)
+
+            def __len__(self):
+                steps = math.ceil(len(outer.split) / outer.batch_size)
+                return min(steps, outer.max_steps) if outer.max_steps else steps
+
+            def __getitem__(self, idx):
+                return outer.batch(idx)
+
+            def on_epoch_end(self):
+                if outer.augment is not None:
+                    outer.rng.shuffle(outer.order)
+
+        return _Seq()
+
+    def batch(self, idx: int):
+        sel = self.order[idx * self.batch_size : (idx + 1) * self.batch_size]
+        images = self.split.images[sel]
+        if self.augment is not None:
+            images = self.augment(images, self.rng)
+        x = images[..., None].astype(np.float32)
+        y = np.eye(NUM_CLASSES, dtype=np.float32)[self.split.labels[sel]]
+        if self.sample_weights is not None:
+            return x, y, self.sample_weights[self.split.labels[sel]]
+        return x, y
+
+
+def class_weights(labels: np.ndarray, mode: str) -> np.ndarray | None:
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=NUM_CLASSES).astype(np.float64)
+    w = counts.sum() / (NUM_CLASSES * np.maximum(counts, 1))
+    if mode == "sqrt":
+        w = np.sqrt(w)
+    elif mode != "balanced":
+        raise ValueError(f"class weight mode {mode!r}: expected none, balanced or sqrt")
+    return (w / (w * counts).sum() * counts.sum()).astype(np.float32)
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    if cfg.schedule == "constant":
+        lr = cfg.learning_rate
+    elif cfg.schedule in ("cosine", "onecycle"):
+        # onecycle: a long warm-up (30 %) then cosine down, as in Smith's one-cycle policy.
+        if cfg.schedule == "onecycle":
+            warmup = int(0.3 * total)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.learning_rate / 25 if warmup else cfg.learning_rate,
+            decay_steps=max(1, total - warmup),
+            alpha=0.0,
+            warmup_target=cfg.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    else:
+        raise ValueError(f"schedule {cfg.schedule!r}: expected cosine, onecycle or constant")
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    raise ValueError(f"optimizer {cfg.optimizer!r}: expected adamw, adam or sgd")
+
+
+def distribution_scope():
+    """Data parallelism over every accelerator through the backend's own engine:
+    keras.distribution.DataParallel on JAX, tf.distribute.MirroredStrategy on TensorFlow."""
+    import contextlib
+
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        if len(jax.devices()) > 1:
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        if len(tf.config.list_logical_devices("GPU")) > 1:
+            return tf.distribute.MirroredStrategy().scope()
+    return contextlib.nullcontext()
+
+
+def _best_so_far(history_csv: Path) -> float | None:
+    if not history_csv.exists():
+        return None
+    with open(history_csv) as fh:
+        values = [float(r["val_accuracy"]) for r in csv.DictReader(fh) if r.get("val_accuracy")]
+    return max(values) if values else None
+
+
+def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, resume: bool = False,
+          command: str = "", data_path: str = "", verbose: int = 1) -> dict:
+    """Train, keep the best epoch on val accuracy, and write model.keras + model.json into `out`."""
+    import keras
+
+    from train.architectures import build_model, get_arch
+
+    out = Path(out)
+    backup = out / "backup"
+    if backup.exists() and not resume:
+        raise RuntimeError(f"{out} holds an interrupted run; pass --resume to continue it or choose another --out")
+    if resume and not backup.exists():
+        raise RuntimeError(f"--resume: no interrupted run to continue in {out} (no {backup})")
+    out.mkdir(parents=True, exist_ok=True)
+    arch = get_arch(cfg.arch)
+    if train_split.images.shape[1] != arch.input_size:
+        raise ValueError(f"{cfg.arch} takes {arch.input_size}x{arch.input_size} faces, "
+                         f"the data are {train_split.images.shape[1]}x{train_split.images.shape[2]}")
+    keras.utils.set_random_seed(cfg.seed)
+    weights = class_weights(train_split.labels, cfg.class_weight)
+    batches = FaceBatches(train_split, cfg.batch_size, cfg.augment, cfg.seed, cfg.max_steps_per_epoch, weights)
+    seq = batches.as_keras()
+    val = FaceBatches(val_split, 256, None, cfg.seed).as_keras()
+    with distribution_scope():
+        model = build_model(cfg.arch)
+        if arch.optimizer and cfg.optimizer == "adamw" and cfg.learning_rate == TrainConfig.learning_rate:
+            cfg.optimizer, cfg.learning_rate, cfg.schedule = arch.optimizer, arch.learning_rate, "constant"
+        model.compile(
+            optimizer=make_optimizer(cfg, len(seq)),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            metrics=["accuracy"],
+        )
+    history_csv = out / "history.csv"
+    if not resume:
+        history_csv.unlink(missing_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy", mode="max",
+                                        save_best_only=True, initial_value_threshold=_best_so_far(history_csv)),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+    ]
+    if cfg.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience))
+    started = time.time()
+    model.fit(seq, validation_data=val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    best = keras.saving.load_model(out / "best.keras")
+    model_path = out / "model.keras"
+    best.save(model_path)
+    meta = {
+        "name": model_path.stem,
+        "format": "keras",
+        "labels": list(LABELS),
+        "input": {"shape": [arch.input_size, arch.input_size, 1], "dtype": "float32", "range": [0, 255]},
+        "preprocessing": Preprocessing(size=arch.input_size).to_dict(),
+        "arch": cfg.arch,
+        "parameters": int(best.count_params()),
+        "training": {
+            "config": cfg.to_dict(),
+            "data": data_path,
+            "train_faces": len(train_split),
+            "val_faces": len(val_split),
+            "command": command or " ".join(sys.argv),
+            "backend": keras.backend.backend(),
+            "keras": keras.__version__,
+            "seconds": round(time.time() - started, 1),
+            "best_val_accuracy": _best_so_far(history_csv),
+            "epochs_run": _epochs_in(history_csv),
+        },
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    write_json_atomic(out / "model.json", meta)
+    return meta
+
+
+def _epochs_in(history_csv: Path) -> int:
+    with open(history_csv) as fh:
+        return sum(1 for _ in csv.DictReader(fh))
+
+
+def read_history(history_csv: Path) -> dict[str, list[float]]:
+    with open(history_csv) as fh:
+        rows = list(csv.DictReader(fh))
+    return {k: [float(r[k]) for r in rows if r.get(k)] for k in (rows[0] if rows else {})}
+
+
+def env_summary() -> str:
+    return json.dumps({"KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")})
