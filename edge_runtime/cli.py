@@ -63,4 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main: under `python -m` this file is `__main__`, and a CommandError
+    # raised by a plugin (edge_runtime.cli.CommandError) would not be the class main() here catches.
+    from edge_runtime.cli import main as _main
+
+    sys.exit(_main())

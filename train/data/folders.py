@@ -49,6 +49,9 @@ def _read(path: Path, size: int) -> np.ndarray | str:
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         return "not a decodable image"
+    if image.dtype == np.uint16:
+        # 16-bit PNGs span 0..65535; scale to 0..255 rather than letting the uint8 conversion saturate.
+        image = np.rint(image / 257.0).astype(np.uint8)
     try:
         return preprocess_face(image, size=size)
     except ValueError as exc:

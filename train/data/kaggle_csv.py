@@ -23,15 +23,32 @@ def _parse_pixels(text: str) -> np.ndarray:
     return values.astype(np.uint8).reshape(FER_SIDE, FER_SIDE)
 
 
+def _rows(reader, path: Path):
+    """The reader's rows; broken CSV (e.g. a field over the size limit) is a DataError naming the line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(path, f"line {reader.line_num}", f"not valid CSV: {exc}") from exc
+        yield row
+
+
 def load_csv(path: str | Path, problems: Problems) -> dict[str, Split]:
     path = Path(path)
     try:
-        fh = open(path, newline="", encoding="utf-8-sig")
+        # errors="replace": a non-UTF-8 byte becomes U+FFFD, which the field checks below report with
+        # its line (as a non-numeric pixel, a bad label, ...) instead of a UnicodeDecodeError traceback.
+        fh = open(path, newline="", encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise DataError(path, None, f"cannot open: {exc.strerror}") from exc
     with fh:
         reader = csv.reader(fh)
-        header = [h.strip().lower() for h in next(reader, [])]
+        rows = _rows(reader, path)
+        header = [h.strip().lower() for h in next(rows, [])]
+        if any("\ufffd" in h for h in header):
+            raise DataError(path, "line 1", "header is not UTF-8 text (expected emotion,pixels,Usage)")
         if "pixels" not in header:
             raise DataError(path, "line 1", f"header {header} has no 'pixels' column (expected emotion,pixels,Usage)")
         i_pix = header.index("pixels")
@@ -39,7 +56,7 @@ def load_csv(path: str | Path, problems: Problems) -> dict[str, Split]:
         i_use = header.index("usage") if "usage" in header else None
         default_split = "train" if i_emo is not None else "test"
         buckets: dict[str, tuple[list, list, list]] = {}
-        for line_no, row in enumerate(reader, start=2):
+        for line_no, row in enumerate(rows, start=2):
             if not row:
                 continue
             where = f"line {line_no}"

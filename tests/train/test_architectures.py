@@ -1,0 +1,61 @@
+"""Presets: published parameter counts, input sizes, and normalisation inside the graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from edge_runtime.labels import NUM_CLASSES  # noqa: E402
+from train.architectures import ARCHITECTURES, build_model, get_arch  # noqa: E402
+
+_built: dict[str, keras.Model] = {}
+
+
+def _model(name: str) -> keras.Model:
+    # Each preset is built once per session; several tests look at the same model.
+    if name not in _built:
+        _built[name] = build_model(name)
+    return _built[name]
+
+
+def test_deep_cnn_matches_the_published_table():
+    model = _model("deep_cnn")
+    assert model.get_layer("conv2d_2").count_params() == 204_928  # 5x5x64x128 + 128
+    assert model.get_layer("conv2d_4").count_params() == 2_359_808  # 3x3x512x512 + 512
+    assert model.get_layer("dense_1").count_params() == 1_179_904  # 3x3x512x256 + 256
+
+
+def test_default_fits_the_device_budget():
+    assert _model("fer_vgg").count_params() <= 2_000_000
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_preset_input_size_and_uint8_range_normalisation(name):
+    size = 100 if name == "valid_cnn_100" else 48
+    assert get_arch(name).input_size == size
+    model = _model(name)
+    assert tuple(model.input_shape) == (None, size, size, 1)
+    assert tuple(model.output_shape) == (None, NUM_CLASSES)
+
+    # The first op maps the uint8 range onto [-1, 1]: black -> -1, white -> +1.
+    first = model.layers[1]
+    assert isinstance(first, keras.layers.Rescaling)
+    lo_hi = np.array([0, 255], np.float32).reshape(2, 1, 1, 1) * np.ones((1, size, size, 1), np.float32)
+    np.testing.assert_allclose(np.asarray(first(lo_hi))[:, 0, 0, 0], [-1.0, 1.0], atol=1e-6)
+
+    faces = np.random.default_rng(0).integers(0, 256, (2, size, size, 1)).astype(np.uint8)
+    probs = np.asarray(model(faces.astype(np.float32), training=False))
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_class_count_is_a_parameter():
+    assert tuple(build_model("five_block_cnn", num_classes=3).output_shape) == (None, 3)
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ValueError, match="fer_vgg") as info:
+        get_arch("resnet")
+    assert "resnet" in str(info.value)

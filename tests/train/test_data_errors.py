@@ -1,0 +1,203 @@
+"""Bad input: a DataError naming the file and the row/record/offset; skip_bad keeps the good ones."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from train.data import DataError, load_dataset
+from train.data.binary import RECORD
+
+
+def _error(path, **kwargs) -> DataError:
+    with pytest.raises(DataError) as info:
+        load_dataset(path, **kwargs)
+    return info.value
+
+
+def _assert_names(err: DataError, path, where: str | None = None) -> None:
+    assert str(path) in str(err)
+    if where is not None:
+        assert re.search(rf"\b{where}\b", str(err)), str(err)
+
+
+def _pixels(count: int = 2304, token_at: tuple[int, str] | None = None) -> str:
+    tokens = ["7"] * count
+    if token_at:
+        tokens[token_at[0]] = token_at[1]
+    return " ".join(tokens)
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "problem"),
+    [
+        ([3, _pixels(2303), "Training"], "2303 pixels, expected 2304"),
+        ([3, _pixels(2305), "Training"], "2305 pixels, expected 2304"),
+        ([3, "", "Training"], "0 pixels, expected 2304"),
+        ([3, _pixels(token_at=(100, "abc")), "Training"], "non-numeric"),
+        ([3, _pixels(token_at=(5, "256")), "Training"], "outside 0..255"),
+        ([7, _pixels(), "Training"], "not a label 0..6"),
+        ([-1, _pixels(), "Training"], "not a label 0..6"),
+        (["happy", _pixels(), "Training"], "not a label 0..6"),
+        ([3, _pixels(), "Validation"], "not Training/PublicTest/PrivateTest"),
+        ([3, _pixels()], "2 fields, expected 3"),
+    ],
+)
+def test_bad_csv_row_names_file_and_line(write_csv, faces, bad_row, problem):
+    good = faces(3)
+    rows = [[0, good[0], "Training"], [1, good[1], "Training"], bad_row, [2, good[2], "PublicTest"]]
+    path = write_csv("fer.csv", "emotion,pixels,Usage", rows)  # the bad row is line 4; the header is line 1
+
+    err = _error(path)
+    _assert_names(err, path, "line 4")
+    assert problem in str(err)
+
+    ds = load_dataset(path, skip_bad=True)
+    assert [str(e) for e in ds.skipped] == [str(err)]
+    np.testing.assert_array_equal(ds.split("train").images, good[:2])
+    assert ds.split("train").labels.tolist() == [0, 1]
+    assert ds.split("val").labels.tolist() == [2]
+
+
+def test_csv_without_pixels_column_names_the_header(write_csv):
+    path = write_csv("labels.csv", "emotion,Usage", [[0, "Training"]])
+    _assert_names(_error(path), path, "line 1")
+
+
+def test_csv_that_is_not_utf8_names_the_line_instead_of_a_decode_traceback(tmp_path, faces):
+    path = tmp_path / "latin.csv"
+    good = " ".join(str(v) for v in faces(1)[0].reshape(-1))
+    path.write_bytes(f"emotion,pixels\n0,{good}\n".encode() + b"1,\xe9\xff 2 3\n" + f"2,{good}\n".encode())
+    err = _error(path)
+    _assert_names(err, path, "line 3")
+    ds = load_dataset(path, skip_bad=True)
+    assert len(ds.skipped) == 1 and ds.split("train").labels.tolist() == [0, 2]
+
+
+def test_utf16_csv_names_the_header_line(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n", encoding="utf-16")
+    err = _error(path)
+    _assert_names(err, path, "line 1")
+    assert "UTF-8" in str(err)
+
+
+def test_csv_with_an_oversized_field_is_a_data_error(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("emotion,pixels\n0,\"" + "1 " * 100_000 + "\"\n")
+    _assert_names(_error(path), path, "line 2")
+
+
+def test_truncated_binary_names_the_byte_offset(write_bin, faces):
+    path = write_bin("fer2013.bin", [0, 1, 2], faces(3), tail=b"\x03" + bytes(100))
+    err = _error(path)
+    _assert_names(err, path, "record 3")
+    assert f"byte offset {3 * RECORD}" in str(err) and "truncated: 101 bytes" in str(err)
+
+    ds = load_dataset(path, skip_bad=True)
+    assert len(ds.skipped) == 1
+    np.testing.assert_array_equal(ds.split("train").images, faces(3))
+    assert ds.split("train").labels.tolist() == [0, 1, 2]
+
+
+def test_binary_label_byte_out_of_range_names_record_and_offset(write_bin, faces):
+    imgs = faces(4)
+    path = write_bin("fer2013.bin", [5, 7, 6, 255], imgs)
+    err = _error(path)
+    _assert_names(err, path, "record 1")
+    assert f"byte offset {RECORD}" in str(err) and "label byte 7" in str(err)
+
+    ds = load_dataset(path, skip_bad=True)
+    assert [e.where for e in ds.skipped] == [f"record 1 at byte offset {RECORD}",
+                                             f"record 3 at byte offset {3 * RECORD}"]
+    np.testing.assert_array_equal(ds.split("train").images, imgs[[0, 2]])
+    assert ds.split("train").labels.tolist() == [5, 6]
+    assert ds.split("train").sources == ["fer2013.bin#0", "fer2013.bin#2"]
+
+
+def test_binary_with_only_bad_records_or_no_bytes_is_refused(write_bin, faces, tmp_path):
+    _assert_names(_error(write_bin("bad.bin", [9], faces(1)), skip_bad=True), tmp_path / "bad.bin")
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    assert "empty" in str(_error(empty))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("note.jpg", b"this is a text file, not a JPEG", "not a decodable image"),
+        ("empty.png", b"", "not a decodable image"),
+        ("notes.txt", b"angry faces from the web", "not an image file"),
+    ],
+)
+def test_bad_file_in_a_class_folder_is_named(tmp_path, write_image, faces, name, content, problem):
+    imgs = faces(2)
+    write_image(tmp_path / "fer" / "train" / "happy" / "a.png", imgs[0])
+    write_image(tmp_path / "fer" / "train" / "sad" / "b.png", imgs[1])
+    bad = tmp_path / "fer" / "train" / "sad" / name
+    bad.write_bytes(content)
+
+    err = _error(tmp_path / "fer")
+    assert err.path == str(bad) and problem in str(err)
+
+    ds = load_dataset(tmp_path / "fer", skip_bad=True)
+    assert [e.path for e in ds.skipped] == [str(bad)]
+    np.testing.assert_array_equal(ds.split("train").images, imgs)
+    assert ds.split("train").labels.tolist() == [3, 4]
+
+
+def test_unknown_class_folder_is_named_even_when_skipping(tmp_path, write_image, faces):
+    write_image(tmp_path / "fer" / "train" / "happy" / "a.png", faces(1)[0])
+    write_image(tmp_path / "fer" / "train" / "contempt" / "b.png", faces(1)[0])
+    err = _error(tmp_path / "fer", skip_bad=True)
+    assert err.path == str(tmp_path / "fer" / "train" / "contempt") and "unknown class folder" in str(err)
+
+
+def test_empty_split_is_named(tmp_path, write_image, faces):
+    write_image(tmp_path / "fer" / "train" / "happy" / "a.png", faces(1)[0])
+    (tmp_path / "fer" / "val" / "happy").mkdir(parents=True)
+    err = _error(tmp_path / "fer")
+    assert err.path == str(tmp_path / "fer" / "val") and "empty split" in str(err)
+
+
+def test_split_of_only_unreadable_images_is_empty_even_when_skipping(tmp_path):
+    bad = tmp_path / "fer" / "happy" / "a.png"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("nope")
+    err = _error(tmp_path / "fer", skip_bad=True)
+    assert err.path == str(tmp_path / "fer") and "no readable face images" in str(err)
+
+
+def test_stray_folder_beside_splits_is_named(tmp_path, write_image, faces):
+    write_image(tmp_path / "fer" / "train" / "happy" / "a.png", faces(1)[0])
+    (tmp_path / "fer" / "extras").mkdir()
+    err = _error(tmp_path / "fer")
+    assert err.path == str(tmp_path / "fer") and "extras" in str(err)
+
+
+def test_missing_path_is_named(tmp_path):
+    for fmt in (None, "csv", "binary", "folders"):
+        err = _error(tmp_path / "nowhere.csv", fmt=fmt)
+        assert str(tmp_path / "nowhere.csv") in str(err), fmt
+
+
+def test_unknown_format_is_named(tmp_path):
+    path = tmp_path / "faces.parquet"
+    path.write_bytes(b"PAR1")
+    err = _error(path)
+    assert err.path == str(path) and "--format" in str(err)
+    err = _error(path, fmt="parquet")
+    assert err.path == str(path) and "unknown format 'parquet'" in str(err)
+
+
+def test_folder_without_splits_or_classes_is_refused(tmp_path):
+    (tmp_path / "photos" / "holiday").mkdir(parents=True)
+    err = _error(tmp_path / "photos")
+    assert err.path == str(tmp_path / "photos")
+
+
+def test_csv_data_cannot_be_asked_for_another_input_size(write_csv, faces):
+    path = write_csv("fer.csv", "emotion,pixels", [[0, faces(1)[0]]])
+    assert "100" in str(_error(path, size=100))

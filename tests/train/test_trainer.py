@@ -1,0 +1,101 @@
+"""A few real training steps on a tiny generated set, and --resume after an interruption."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from edge_runtime.labels import LABELS  # noqa: E402
+from train.augment import Augment  # noqa: E402
+from train.data import Split  # noqa: E402
+from train.trainer import TrainConfig, read_history, train  # noqa: E402
+
+EPOCHS = 3
+
+pytestmark = [
+    pytest.mark.slow,
+    # Raised inside TensorFlow/Keras under numpy 2; not about this code.
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning"),
+]
+
+
+@pytest.fixture
+def splits(class_coded_faces):
+    images, labels = class_coded_faces(64, seed=0)
+    val_images, val_labels = class_coded_faces(21, seed=1)
+    return Split(images, labels), Split(val_images, val_labels)
+
+
+def _config(**kwargs) -> TrainConfig:
+    # Small and deterministic: no augmentation, constant learning rate, no early stop.
+    defaults = dict(arch="shallow_cnn", epochs=EPOCHS, batch_size=16, learning_rate=1e-3, warmup_epochs=0,
+                    schedule="constant", patience=0, augment=Augment(False, 0, 0, 0, 0, 0, 0))
+    return TrainConfig(**{**defaults, **kwargs})
+
+
+def test_a_few_epochs_lower_the_loss_and_write_the_model(splits, tmp_path):
+    out = tmp_path / "run"
+    meta = train(*splits, _config(), out, verbose=0)
+
+    history = read_history(out / "history.csv")
+    assert history["epoch"] == list(range(EPOCHS))
+    assert history["loss"][-1] < 0.8 * history["loss"][0], history["loss"]
+    assert (out / "model.keras").exists() and not (out / "backup").exists()
+    sidecar = json.loads((out / "model.json").read_text())
+    assert sidecar == meta
+    assert meta["labels"] == list(LABELS) and meta["input"]["shape"] == [48, 48, 1]
+    assert meta["training"]["epochs_run"] == EPOCHS and meta["training"]["train_faces"] == 64
+    assert meta["training"]["best_val_accuracy"] == max(history["val_accuracy"])
+
+
+class Interrupted(Exception):
+    """Stands in for a kill (Ctrl-C, OOM, power) in the middle of training."""
+
+
+def _interrupt_at(monkeypatch, epoch: int) -> None:
+    """Make train()'s CSVLogger die when `epoch` begins, i.e. after the previous epoch was backed up."""
+    real = keras.callbacks.CSVLogger
+
+    class DyingLogger(real):
+        def on_epoch_begin(self, e, logs=None):
+            if e == epoch:
+                raise Interrupted(f"killed at the start of epoch {e}")
+            super().on_epoch_begin(e, logs)
+
+    monkeypatch.setattr(keras.callbacks, "CSVLogger", DyingLogger)
+
+
+def test_resume_continues_an_interrupted_run(splits, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 2)
+        with pytest.raises(Interrupted):
+            train(*splits, _config(), out, verbose=0)
+    assert (out / "backup").is_dir()
+    assert read_history(out / "history.csv")["epoch"] == [0, 1]
+
+    with pytest.raises(RuntimeError, match="interrupted run.*--resume"):
+        train(*splits, _config(), out, verbose=0)
+    assert read_history(out / "history.csv")["epoch"] == [0, 1]  # the refusal touched nothing
+
+    meta = train(*splits, _config(), out, resume=True, verbose=0)
+
+    history = read_history(out / "history.csv")
+    assert history["epoch"] == list(range(EPOCHS))  # continued at 2, not restarted at 0
+    # Restored weights: a restart from scratch would repeat epoch 0's loss exactly (same seed, same order).
+    assert history["loss"][2] < 0.9 * history["loss"][0], history["loss"]
+    assert not (out / "backup").exists()
+    assert meta["training"]["epochs_run"] == EPOCHS
+
+
+def test_resume_without_an_interrupted_run_is_refused(splits, tmp_path):
+    with pytest.raises(RuntimeError, match="no interrupted run"):
+        train(*splits, _config(), tmp_path / "fresh", resume=True, verbose=0)
+
+
+def test_data_of_the_wrong_size_for_the_preset_is_refused(splits, tmp_path):
+    with pytest.raises(ValueError, match="100x100"):
+        train(*splits, _config(arch="valid_cnn_100"), tmp_path / "run", verbose=0)
