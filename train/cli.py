@@ -117,6 +117,17 @@ def cmd_predict(args) -> int:
     return predict_command(args)
 
 
+def cmd_publish(args) -> int:
+    from train.publish import publish
+
+    try:
+        target = publish(Path(args.run), args.name, Path(args.models))
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"published {target} with model card {target.with_suffix('.json')}")
+    return 0
+
+
 def register(sub) -> None:
     data = add_command(sub, "data", help="Inspect FER2013 data in any supported form.",
                        example="fer-edge data stats ../shared/fer2013")
@@ -153,3 +164,34 @@ def register(sub) -> None:
     tr.add_argument("--out", default="runs/train", help="output folder (model.keras, model.json, report/)")
     tr.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     tr.set_defaults(func=cmd_train)
+
+    ev = add_command(sub, "evaluate", help="Accuracy, macro-F1, per-class metrics and confusion of a .keras or "
+                     ".tflite model on labelled faces; on a pixels-only CSV, writes a Kaggle-style submission.",
+                     example="fer-edge evaluate --model models/fer_cnn_int8.tflite --data ../shared/fer2013 "
+                     "--split val --report runs/eval")
+    ev.add_argument("--model", required=True, help=".keras or .tflite model (metadata .json beside it)")
+    _data_args(ev)
+    ev.add_argument("--split", help="train, val or test (default: val when present)")
+    ev.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    ev.add_argument("--report", metavar="DIR", help="write metrics.json, confusion_matrix.png (+ learning curves)")
+    ev.add_argument("--tta", choices=("flip",), help="test-time augmentation: average with the mirrored face")
+    ev.add_argument("--threads", type=int, default=None, help="TFLite interpreter threads")
+    ev.add_argument("--submission", metavar="CSV", help="predict mode output (default submission.csv)")
+    ev.set_defaults(func=cmd_evaluate)
+
+    pr = add_command(sub, "predict", help="Print emotion probabilities for already-cropped face images.",
+                     example="fer-edge predict --model models/fer_cnn_int8.tflite face1.png face2.jpg")
+    pr.add_argument("images", nargs="+", help="face images (any size or colour; the whole image is the face)")
+    pr.add_argument("--model", default="models/fer_cnn_int8.tflite", help=".keras or .tflite model")
+    pr.add_argument("--json", action="store_true", help="one JSON line per image")
+    pr.add_argument("--tta", choices=("flip",))
+    pr.add_argument("--threads", type=int, default=None)
+    pr.set_defaults(func=cmd_predict)
+
+    pu = add_command(sub, "publish", help="Ship a finished training run: models/NAME.keras, its model card "
+                     "NAME.json and the report pictures.",
+                     example="fer-edge publish runs/fer_vgg --name fer_cnn")
+    pu.add_argument("run", help="a `fer-edge train --out` folder")
+    pu.add_argument("--name", default="fer_cnn")
+    pu.add_argument("--models", default="models", help="where shipped models live (default models/)")
+    pu.set_defaults(func=cmd_publish)

@@ -1,0 +1,24 @@
+"""Fixtures shared by every test area: repository paths, the shipped models, the in-repo val sample."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "models"
+VAL_SAMPLE = REPO / "tests" / "data" / "val_sample"
+SHIPPED_FLOAT = MODELS / "fer_cnn.keras"
+SHIPPED_INT8 = MODELS / "fer_cnn_int8.tflite"
+
+
+@pytest.fixture(scope="session")
+def val_sample():
+    """350 stratified FER2013 PublicTest faces (50 per class), loaded through the folder loader."""
+    from train.data import load_dataset
+
+    return load_dataset(VAL_SAMPLE).split("train")

@@ -1,0 +1,169 @@
+"""Evaluation of .keras and .tflite models on labelled faces; predict mode for unlabelled ones."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.cli import CommandError
+from edge_runtime.interpreter import EdgeTpuError, ModelError
+from edge_runtime.labels import LABELS
+from edge_runtime.metadata import MetadataError, labels_of, preprocessing_of, read_metadata
+from edge_runtime.preprocess import preprocess_face
+
+
+class KerasPredictor:
+    """A float Keras model behind the same predict(faces) -> probabilities call as the TFLite Classifier."""
+
+    def __init__(self, path: str | os.PathLike, batch_size: int = 256):
+        import keras
+
+        self.path = Path(path)
+        self.meta = read_metadata(self.path)
+        self.labels = labels_of(self.meta)
+        self.preprocessing = preprocessing_of(self.meta)
+        try:
+            self.model = keras.saving.load_model(self.path)
+        except Exception as exc:  # Keras raises many types for a bad file
+            raise ModelError(f"{self.path}: cannot load Keras model: {exc}") from exc
+        self.batch_size = batch_size
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        x = np.asarray(faces, dtype=np.float32)[..., None]
+        return np.asarray(self.model.predict(x, batch_size=self.batch_size, verbose=0), dtype=np.float32)
+
+
+def load_predictor(path: str | os.PathLike, *, num_threads: int | None = None, device: str | None = None):
+    """KerasPredictor for .keras, edge_runtime's Classifier (the one interpreter loader) for .tflite."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        return KerasPredictor(path)
+    if suffix == ".tflite":
+        from edge_runtime.classifier import Classifier
+
+        return Classifier(path, num_threads=num_threads, device=device, batch_size=64)
+    raise ModelError(f"{path}: unknown model type {suffix!r}; expected .keras or .tflite")
+
+
+def predict_probs(predictor, faces: np.ndarray, tta: str | None = None) -> np.ndarray:
+    """Probabilities; with tta='flip' the mean over each face and its mirror image."""
+    probs = predictor.predict(faces)
+    if tta == "flip":
+        probs = (probs + predictor.predict(np.ascontiguousarray(faces[:, :, ::-1]))) / 2.0
+    elif tta:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; expected 'flip'")
+    return probs
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels=LABELS) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows = truth)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    ids = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
+        "per_class": {
+            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, name in enumerate(labels)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+    }
+
+
+def evaluate(predictor, faces: np.ndarray, labels: np.ndarray, tta: str | None = None) -> dict:
+    probs = predict_probs(predictor, faces, tta)
+    return classification_metrics(labels, probs.argmax(axis=1), predictor.labels)
+
+
+def _default_split(splits: dict) -> str:
+    for name in ("val", "test", "train"):
+        if name in splits:
+            return name
+    return next(iter(splits))
+
+
+def _open_model(path: str, **kwargs):
+    try:
+        return load_predictor(path, **kwargs)
+    except (ModelError, MetadataError, EdgeTpuError, ImportError) as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def evaluate_command(args) -> int:
+    from train.cli import _load, _tensorflow_env
+
+    _tensorflow_env()
+    predictor = _open_model(args.model, num_threads=args.threads)
+    ds = _load(args.data, args.format, args.skip_bad, size=predictor.preprocessing.size)
+    split_name = args.split or _default_split(ds.splits)
+    try:
+        split = ds.split(split_name)
+    except Exception as exc:
+        raise CommandError(str(exc)) from exc
+    if not split.labelled:
+        return _write_submission(predictor, split, args)
+    from train.report import write_report
+
+    if args.report:
+        history = Path(args.model).parent / "history.csv"
+        metrics = write_report(args.model, split, Path(args.report), history_csv=history,
+                               split_name=split_name, tta=args.tta, predictor=predictor)
+    else:
+        metrics = evaluate(predictor, split.images, split.labels, args.tta)
+    metrics.update(model=str(args.model), data=str(args.data), split=split_name, tta=args.tta)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"{args.model} on {args.data} [{split_name}], {metrics['n']} faces"
+              f"{' (flip TTA)' if args.tta else ''}")
+        print(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}")
+        print(f"{'class':10s}{'precision':>10s}{'recall':>10s}{'f1':>10s}{'support':>9s}")
+        for name, m in metrics["per_class"].items():
+            print(f"{name:10s}{m['precision']:10.3f}{m['recall']:10.3f}{m['f1']:10.3f}{m['support']:9d}")
+    return 0
+
+
+def _write_submission(predictor, split, args) -> int:
+    """Predict mode: an unlabelled split (a `pixels`-only CSV) -> a Kaggle-style submission CSV."""
+    probs = predict_probs(predictor, split.images, args.tta)
+    out = Path(args.submission or "submission.csv")
+    with open(out, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "emotion", "label"])
+        for i, p in enumerate(probs):
+            top = int(p.argmax())
+            writer.writerow([i, top, predictor.labels[top]])
+    print(f"{len(probs)} unlabelled faces: predictions written to {out}", file=sys.stderr)
+    return 0
+
+
+def predict_command(args) -> int:
+    import cv2
+
+    predictor = _open_model(args.model, num_threads=args.threads)
+    size = predictor.preprocessing.size
+    faces = []
+    for name in args.images:
+        image = cv2.imread(name, cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise CommandError(f"{name}: not a readable image")
+        faces.append(preprocess_face(image, size=size))
+    probs = predict_probs(predictor, np.stack(faces), args.tta)
+    for name, p in zip(args.images, probs):
+        top = int(p.argmax())
+        if args.json:
+            print(json.dumps({"image": name, "label": predictor.labels[top], "score": round(float(p[top]), 6),
+                              "probabilities": {lab: round(float(v), 6) for lab, v in zip(predictor.labels, p)}}))
+        else:
+            ranked = ", ".join(f"{predictor.labels[i]} {p[i]:.3f}" for i in np.argsort(-p)[:3])
+            print(f"{name}: {predictor.labels[top]} ({ranked})")
+    return 0

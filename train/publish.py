@@ -1,0 +1,48 @@
+"""Publish a training run as a shipped model: the .keras file, its model card and report pictures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from edge_runtime.metadata import read_metadata, sha256_file, write_atomic, write_json_atomic
+
+
+def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
+    """Copy run_dir/model.keras to models_dir/<name>.keras with the model card <name>.json beside it."""
+    run_dir, models_dir = Path(run_dir), Path(models_dir)
+    model = run_dir / "model.keras"
+    metrics_file = run_dir / "report" / "metrics.json"
+    for needed in (model, metrics_file):
+        if not needed.exists():
+            raise FileNotFoundError(f"{needed}: missing; is {run_dir} a finished `fer-edge train` run?")
+    meta = read_metadata(model)
+    metrics = json.loads(metrics_file.read_text())
+    target = models_dir / f"{name}.keras"
+    write_atomic(target, model.read_bytes())
+    report_dir = models_dir / f"{name}_report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    pictures = {}
+    for png in ("confusion_matrix.png", "learning_curves.png"):
+        if (run_dir / "report" / png).exists():
+            shutil.copyfile(run_dir / "report" / png, report_dir / png)
+            pictures[png.removesuffix(".png")] = f"{report_dir.name}/{png}"
+    card = dict(meta)
+    card.update(
+        name=name,
+        sha256=sha256_file(target),
+        bytes=target.stat().st_size,
+        evaluation={
+            "split": metrics.get("split", "val"),
+            "faces": metrics["n"],
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "per_class": metrics["per_class"],
+            "confusion": metrics["confusion"],
+            "single_crop": not metrics.get("tta"),
+        },
+        report=pictures,
+    )
+    write_json_atomic(models_dir / f"{name}.json", card)
+    return target
