@@ -16,6 +16,12 @@ SHIPPED_FLOAT = MODELS / "fer_cnn.keras"
 SHIPPED_INT8 = MODELS / "fer_cnn_int8.tflite"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_face_cache(tmp_path_factory):
+    """Tests never read or fill the user's decoded-faces cache."""
+    os.environ["FER_EDGE_CACHE"] = str(tmp_path_factory.mktemp("face-cache"))
+
+
 @pytest.fixture(scope="session")
 def val_sample():
     """350 stratified FER2013 PublicTest faces (50 per class), loaded through the folder loader."""

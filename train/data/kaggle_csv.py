@@ -40,7 +40,7 @@ def load_csv(path: str | Path, problems: Problems) -> dict[str, Split]:
     try:
         # errors="replace": a non-UTF-8 byte becomes U+FFFD, which the field checks below report with
         # its line (as a non-numeric pixel, a bad label, ...) instead of a UnicodeDecodeError traceback.
-        fh = open(path, newline="", encoding="utf-8-sig", errors="replace")
+        fh = open(path, newline="", encoding="utf-8-sig", errors="replace")  # noqa: SIM115 - closed by `with fh` below
     except OSError as exc:
         raise DataError(path, None, f"cannot open: {exc.strerror}") from exc
     with fh:

@@ -1,0 +1,44 @@
+"""The decoded-faces cache returns what a fresh load returns, and notices changed files."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from train.data import load_dataset
+
+
+def _write(root, name, value):
+    folder = root / "train" / "happy"
+    folder.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / name), np.full((48, 48), value, np.uint8))
+
+
+def test_second_load_comes_from_cache_and_matches(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_EDGE_CACHE", str(tmp_path / "cache"))
+    for i in range(3):
+        _write(tmp_path / "data", f"{i}.png", 10 * i)
+    first = load_dataset(tmp_path / "data").split("train")
+    assert len(list((tmp_path / "cache").glob("faces-*.npz"))) == 1
+    second = load_dataset(tmp_path / "data").split("train")
+    np.testing.assert_array_equal(first.images, second.images)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    assert first.sources == second.sources
+
+
+def test_changed_file_is_read_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_EDGE_CACHE", str(tmp_path / "cache"))
+    _write(tmp_path / "data", "a.png", 10)
+    assert load_dataset(tmp_path / "data").split("train").images[0, 0, 0] == 10
+    _write(tmp_path / "data", "a.png", 200)  # same name, new content and size/mtime
+    _write(tmp_path / "data", "b.png", 50)
+    split = load_dataset(tmp_path / "data").split("train")
+    assert split.images[:, 0, 0].tolist() == [200, 50]
+
+
+def test_cache_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_EDGE_CACHE", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    _write(tmp_path / "data", "a.png", 10)
+    load_dataset(tmp_path / "data")
+    assert not (tmp_path / "xdg").exists()
