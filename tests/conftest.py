@@ -24,7 +24,7 @@ def _private_face_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def val_sample():
-    """350 stratified FER2013 PublicTest faces (50 per class), loaded through the folder loader."""
+    """350 FER2013 PublicTest faces, stratified by class in val proportions, via the folder loader."""
     from train.data import load_dataset
 
     return load_dataset(VAL_SAMPLE).split("train")
