@@ -1,0 +1,300 @@
+"""Workstation commands: `convert`, `calibration build`, `parity`, `edgetpu check` (need the [train] extra).
+
+Exit status: 0 done, 1 the model failed a gate (parity drop, Edge TPU check), 2 bad input or a
+failed step (nothing is written then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from edge_runtime.cli import CommandError, add_command
+from edge_runtime.interpreter import EdgeTpuError, ModelError
+from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
+from train.cli import _tensorflow_env
+from train.data import FORMATS, DataError, load_dataset
+
+BAD_INPUT = 2
+GATE_FAILED = 1
+EXIT_NOTE = "Exit status: 0 done, 1 the model failed the gate, 2 bad input or a failed step"
+
+
+def _labelled_split(path: str, fmt: str | None, split: str | None, size: int, skip_bad: bool):
+    """(split name, Split) of labelled faces; by default the val split when there is one."""
+    from train.evaluate import _default_split
+
+    try:
+        ds = load_dataset(path, fmt, skip_bad=skip_bad, size=size)
+        name = split or _default_split(ds.splits)
+        faces = ds.split(name)
+    except DataError as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+    if ds.skipped:
+        print(f"skipped {len(ds.skipped)} bad records in {path} (first: {ds.skipped[0]})", file=sys.stderr)
+    if not faces.labelled:
+        raise CommandError(f"{path} [{name}]: faces are unlabelled; parity needs labels", BAD_INPUT)
+    return name, faces
+
+
+def _open_model(path: str | Path, flag: str):
+    """train.evaluate's predictor for a .keras or .tflite model, or a one-sentence error."""
+    from train.evaluate import load_predictor
+
+    if not Path(path).is_file():
+        raise CommandError(f"{path}: model file not found ({flag})", BAD_INPUT)
+    try:
+        return load_predictor(path)
+    except (ModelError, MetadataError, EdgeTpuError) as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+
+
+def _compare(float_model, quant_model, faces, max_drop: float):
+    from convert.parity import ParityError, compare
+
+    try:
+        return compare(float_model, quant_model, faces.images, faces.labels, max_drop)
+    except ParityError as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+
+
+def cmd_calibration_build(args) -> int:
+    from convert import calibration
+
+    try:
+        # Refuse a non-empty --out before spending a minute reading the data.
+        calibration.check_destination(args.out, args.overwrite)
+        ds = load_dataset(args.data, args.format, skip_bad=args.skip_bad, size=args.size)
+        split = ds.split(args.split)
+    except (DataError, calibration.CalibrationError) as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+    # The README's rebuild command: the options that decide which faces, not how this run was typed.
+    command = (f"fer-edge calibration build --data {shlex.quote(args.data)} --split {args.split} "
+               f"--per-class {args.per_class} --seed {args.seed} --out {shlex.quote(args.out)}")
+    try:
+        counts = calibration.build(split, args.out, per_class=args.per_class, seed=args.seed,
+                                   data_path=args.data, command=command, overwrite=args.overwrite)
+    except calibration.CalibrationError as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+    short = [f"{name} ({n})" for name, n in counts.items() if n < args.per_class]
+    print(f"{args.out}: {sum(counts.values())} faces, " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if short:
+        print(f"classes with fewer than {args.per_class} faces in the data (all taken): {', '.join(short)}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_parity(args) -> int:
+    from convert.parity import format_report
+
+    _tensorflow_env()
+    float_model, quant_model = _open_model(args.float, "--float"), _open_model(args.quant, "--quant")
+    split_name, faces = _labelled_split(args.data, args.format, args.split, float_model.preprocessing.size,
+                                        args.skip_bad)
+    report = _compare(float_model, quant_model, faces, args.max_drop)
+    if args.json:
+        print(json.dumps({"float": args.float, "quant": args.quant, "data": args.data, "split": split_name,
+                          **report.to_dict()}))
+    else:
+        print(f"{args.float} vs {args.quant} on {args.data} [{split_name}]")
+        print(format_report(report, Path(args.float).name, Path(args.quant).name))
+    return 0 if report.passed else GATE_FAILED
+
+
+def _check_convert_args(args) -> str:
+    precision = "int8" if args.int8 else "float16" if args.float16 else "dynamic" if args.dynamic else "float32"
+    if args.io != "int8" and precision != "int8":
+        raise CommandError("--io applies to --int8 models only (the others keep float32 input and output)",
+                           BAD_INPUT)
+    if args.edgetpu and precision != "int8":
+        raise CommandError("--edgetpu needs --int8: the Edge TPU runs full-integer models only", BAD_INPUT)
+    if args.out and Path(args.out).suffix != ".tflite":
+        raise CommandError(f"{args.out}: --out must name a .tflite file", BAD_INPUT)
+    return precision
+
+
+def cmd_convert(args) -> int:
+    from convert import calibration as cal
+    from convert import edgetpu, tflite
+    from convert.parity import format_report
+    from convert.staging import Staging
+
+    precision = _check_convert_args(args)
+    _tensorflow_env()
+    # SavedModel export logs every asset it writes at INFO; the summary below says what matters.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    # Everything that can fail on bad input is checked before the (slow) conversion starts.
+    compiler = None
+    if args.edgetpu:
+        try:
+            compiler = edgetpu.find_compiler()
+        except edgetpu.EdgeTpuBuildError as exc:
+            raise CommandError(str(exc), BAD_INPUT) from exc
+    try:
+        source = tflite.load_source(args.model)
+        size = source.preprocessing.size
+        calibration = cal.load(args.calibration, size) if precision == "int8" else None
+        if calibration is not None:
+            tflite.check_input_range(calibration)
+    except (tflite.ConversionError, cal.CalibrationError) as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+    parity_faces = None
+    if args.parity_data:
+        split_name, parity_faces = _labelled_split(args.parity_data, args.format, args.parity_split, size,
+                                                   args.skip_bad)
+    out = Path(args.out) if args.out else tflite.default_output(args.model, precision)
+    report = None
+    with Staging(out.parent) as staging:
+        staged = staging.path(out.name)
+        try:
+            content = tflite.to_tflite(source, precision, io=args.io, calibration=calibration)
+            meta = tflite.write_model(content, staged, source, precision, io=args.io, calibration=calibration)
+        except tflite.ConversionError as exc:
+            raise CommandError(str(exc), BAD_INPUT) from exc
+        names = [out.name, sidecar_path(out.name).name]
+        if parity_faces is not None:
+            report = _compare(source, _open_model(staged, "converted"), parity_faces, args.max_drop)
+            meta["parity"] = {"data": args.parity_data, "split": split_name, **report.to_dict()}
+            write_json_atomic(sidecar_path(staged), meta)
+        if compiler:
+            names += _edgetpu_build(compiler, source, calibration, staging, out, args.io)
+        published = staging.publish(*names)
+    kind = f"{precision} ({args.io} I/O)" if precision == "int8" else precision
+    print(f"{published[0]}: {kind}, {meta['size_bytes'] / 1e6:.2f} MB; metadata in {published[1]}")
+    if len(published) > 2:
+        print(f"{published[2]}: Edge TPU build; metadata in {published[3]}")
+    if report is not None:
+        print(format_report(report, Path(args.model).name, out.name))
+        if not report.passed:
+            print("parity gate failed: the model was written for inspection, its metadata says passed: false",
+                  file=sys.stderr)
+            return GATE_FAILED
+    return 0
+
+
+def _edgetpu_build(compiler, source, calibration, staging, out: Path, io: str) -> list[str]:
+    """A static batch-1 int8 build (the Edge TPU needs static shapes), checked and compiled; staged names."""
+    from convert import edgetpu, tflite
+
+    static = staging.path(f"edgetpu/{out.name}")
+    try:
+        content = tflite.to_tflite(source, "int8", io=io, calibration=calibration, batch_size=1)
+        meta = tflite.write_model(content, static, source, "int8", io=io, calibration=calibration, batch_size=1)
+    except tflite.ConversionError as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+    check = edgetpu.check(static)
+    for op in check.cpu_ops:
+        print(f"Edge TPU: op {op.index} {op.name} will run on the CPU: {op.reason}", file=sys.stderr)
+    try:
+        compiled, compiler_report = edgetpu.compile_model(compiler, static, static.parent)
+    except edgetpu.EdgeTpuBuildError as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+    static_sha256 = meta["sha256"]
+    meta.update(name=compiled.stem, sha256=sha256_file(compiled), size_bytes=compiled.stat().st_size,
+                edgetpu={"compiler": compiler_report.splitlines()[0] if compiler_report else "",
+                         "compiler_report": compiler_report, "check": check.to_dict(),
+                         "compiler_input_sha256": static_sha256})
+    write_json_atomic(sidecar_path(compiled), meta)
+    rel = compiled.relative_to(staging.dir).as_posix()
+    return [rel, sidecar_path(rel).as_posix()]
+
+
+def cmd_edgetpu_check(args) -> int:
+    from convert import edgetpu
+
+    try:
+        report = edgetpu.check(args.model)
+    except (ModelError, ImportError) as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        verdict = "runs entirely on the Edge TPU" if report.compatible else "does NOT run entirely on the Edge TPU"
+        print(f"{args.model}: {verdict} ({len(report.ops)} ops; fully int8: {report.fully_int8}, "
+              f"static shapes: {report.static_shapes})")
+        for problem in report.problems:
+            print(f"  {problem}")
+        for op in report.cpu_ops:
+            print(f"  CPU: op {op.index} {op.name}: {op.reason}")
+    return 0 if report.compatible else GATE_FAILED
+
+
+def _data_args(p: argparse.ArgumentParser, flag: str = "--data", required: bool = True) -> None:
+    p.add_argument(flag, required=required, help="labelled FER faces: Kaggle CSV, binary records or image folders")
+    p.add_argument("--format", choices=FORMATS, help="force the data format (default: detected from the path)")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of failing")
+
+
+def register(sub) -> None:
+    from convert.parity import DEFAULT_MAX_DROP_PP
+    from convert.tflite import IO_TYPES
+
+    cv = add_command(sub, "convert", help="Convert a float .keras model to TFLite (float32 by default; --int8 "
+                     "full-integer, --float16, --dynamic) with its metadata .json beside it.",
+                     example="fer-edge convert --model models/fer_cnn.keras --int8 --parity-data "
+                     "../shared/fer2013 --edgetpu")
+    cv.description += " " + EXIT_NOTE + " (parity drop above --max-drop)."
+    cv.add_argument("--model", required=True, help="float Keras 3 model (.keras, with its .json beside it)")
+    precision = cv.add_mutually_exclusive_group()
+    precision.add_argument("--int8", action="store_true", help="full-integer int8 (integer ops only), calibrated")
+    precision.add_argument("--float16", action="store_true", help="float16 weights, float32 compute")
+    precision.add_argument("--dynamic", action="store_true", help="dynamic-range: int8 weights, float activations")
+    cv.add_argument("--io", choices=IO_TYPES, default="int8",
+                    help="int8 model input/output type (default int8; uint8 for Edge-TPU-style I/O)")
+    cv.add_argument("--out", help="output .tflite (default: beside the model, e.g. fer_cnn_int8.tflite)")
+    cv.add_argument("--calibration", default="calibration_data",
+                    help="folder of calibration faces for --int8 (default calibration_data/)")
+    cv.add_argument("--parity-data", metavar="DATA", help="after converting, compare with the float model on "
+                    "these labelled faces and record the figures in the metadata")
+    cv.add_argument("--parity-split", metavar="SPLIT", help="split of --parity-data (default val when present)")
+    cv.add_argument("--format", choices=FORMATS, help="force the --parity-data format")
+    cv.add_argument("--skip-bad", action="store_true", help="skip bad --parity-data records instead of failing")
+    cv.add_argument("--max-drop", type=float, default=DEFAULT_MAX_DROP_PP, metavar="PP",
+                    help=f"parity gate: largest accuracy drop in percentage points (default {DEFAULT_MAX_DROP_PP})")
+    cv.add_argument("--edgetpu", action="store_true", help="also build <out>_edgetpu.tflite with edgetpu_compiler")
+    cv.set_defaults(func=cmd_convert)
+
+    calib = add_command(sub, "calibration", help="Make the int8 calibration set.",
+                        example="fer-edge calibration build --data ../shared/fer2013/train --per-class 72 --seed 0 "
+                        "--out calibration_data")
+    calib_sub = calib.add_subparsers(dest="calibration_command", metavar="ACTION", required=True)
+    build = add_command(calib_sub, "build", help="Draw a class-stratified, seeded set of real faces from any "
+                        "supported FER2013 form and write them as PNGs with manifest.csv and README.md.",
+                        example="fer-edge calibration build --data fer2013.csv --per-class 72 --seed 0 "
+                        "--out calibration_data")
+    _data_args(build)
+    build.add_argument("--split", default="train", help="split to draw from (default train: FER2013 Training)")
+    build.add_argument("--per-class", type=int, default=72, help="faces per class (default 72)")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--size", type=int, default=48, help="face side in pixels (default 48)")
+    build.add_argument("--out", required=True, help="output folder")
+    build.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    build.set_defaults(func=cmd_calibration_build)
+
+    par = add_command(sub, "parity", help="Compare a float model with its quantised TFLite build on labelled "
+                      "faces: accuracy, macro-F1, top-1 agreement, per-class deltas, probability difference.",
+                      example="fer-edge parity --float models/fer_cnn.keras --quant models/fer_cnn_int8.tflite "
+                      "--data ../shared/fer2013 --split val")
+    par.description += " " + EXIT_NOTE + " (accuracy drop above --max-drop)."
+    par.add_argument("--float", required=True, help="float model (.keras or a float .tflite)")
+    par.add_argument("--quant", required=True, help="quantised .tflite model")
+    _data_args(par)
+    par.add_argument("--split", help="split of --data (default val when present)")
+    par.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    par.add_argument("--max-drop", type=float, default=DEFAULT_MAX_DROP_PP, metavar="PP",
+                     help=f"largest accepted accuracy drop in percentage points (default {DEFAULT_MAX_DROP_PP})")
+    par.set_defaults(func=cmd_parity)
+
+    tpu = add_command(sub, "edgetpu", help="Edge TPU tools.", example="fer-edge edgetpu check models/x_int8.tflite")
+    tpu_sub = tpu.add_subparsers(dest="edgetpu_command", metavar="ACTION", required=True)
+    chk = add_command(tpu_sub, "check", help="Static check of a .tflite: fully int8, static shapes, every op on the "
+                      "Edge TPU's supported list; names each op that would fall back to the CPU.",
+                      example="fer-edge edgetpu check models/fer_cnn_int8.tflite --json")
+    chk.description += " Exit status: 0 compatible, 1 not, 2 bad input."
+    chk.add_argument("model", help=".tflite model")
+    chk.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    chk.set_defaults(func=cmd_edgetpu_check)
