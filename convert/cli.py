@@ -21,7 +21,10 @@ from train.data import FORMATS, DataError, load_dataset
 
 BAD_INPUT = 2
 GATE_FAILED = 1
-EXIT_NOTE = "Exit status: 0 done, 1 the model failed the gate, 2 bad input or a failed step"
+
+
+def _exit_note(gate: str) -> str:
+    return f"Exit status: 0 done, 1 {gate}, 2 bad input or a failed step."
 
 
 def _labelled_split(path: str, fmt: str | None, split: str | None, size: int, skip_bad: bool):
@@ -237,7 +240,8 @@ def register(sub) -> None:
                      "full-integer, --float16, --dynamic) with its metadata .json beside it.",
                      example="fer-edge convert --model models/fer_cnn.keras --int8 --parity-data "
                      "../shared/fer2013 --edgetpu")
-    cv.description += " " + EXIT_NOTE + " (parity drop above --max-drop)."
+    cv.description += " " + _exit_note("the parity drop exceeds --max-drop (the model is still written)") \
+        + " On status 2 nothing is written."
     cv.add_argument("--model", required=True, help="float Keras 3 model (.keras, with its .json beside it)")
     precision = cv.add_mutually_exclusive_group()
     precision.add_argument("--int8", action="store_true", help="full-integer int8 (integer ops only), calibrated")
@@ -279,7 +283,7 @@ def register(sub) -> None:
                       "faces: accuracy, macro-F1, top-1 agreement, per-class deltas, probability difference.",
                       example="fer-edge parity --float models/fer_cnn.keras --quant models/fer_cnn_int8.tflite "
                       "--data ../shared/fer2013 --split val")
-    par.description += " " + EXIT_NOTE + " (accuracy drop above --max-drop)."
+    par.description += " " + _exit_note("the accuracy drop exceeds --max-drop")
     par.add_argument("--float", required=True, help="float model (.keras or a float .tflite)")
     par.add_argument("--quant", required=True, help="quantised .tflite model")
     _data_args(par)
@@ -294,7 +298,7 @@ def register(sub) -> None:
     chk = add_command(tpu_sub, "check", help="Static check of a .tflite: fully int8, static shapes, every op on the "
                       "Edge TPU's supported list; names each op that would fall back to the CPU.",
                       example="fer-edge edgetpu check models/fer_cnn_int8.tflite --json")
-    chk.description += " Exit status: 0 compatible, 1 not, 2 bad input."
+    chk.description += " " + _exit_note("some op would run on the CPU")
     chk.add_argument("model", help=".tflite model")
     chk.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     chk.set_defaults(func=cmd_edgetpu_check)
