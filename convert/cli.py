@@ -16,7 +16,7 @@ from pathlib import Path
 from edge_runtime.cli import CommandError, add_command
 from edge_runtime.interpreter import EdgeTpuError, ModelError
 from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
-from train.cli import _tensorflow_env
+from train.cli import tensorflow_env
 from train.data import FORMATS, DataError, load_dataset
 
 BAD_INPUT = 2
@@ -29,11 +29,11 @@ def _exit_note(gate: str) -> str:
 
 def _labelled_split(path: str, fmt: str | None, split: str | None, size: int, skip_bad: bool):
     """(split name, Split) of labelled faces; by default the val split when there is one."""
-    from train.evaluate import _default_split
+    from train.evaluate import default_split
 
     try:
         ds = load_dataset(path, fmt, skip_bad=skip_bad, size=size)
-        name = split or _default_split(ds.splits)
+        name = split or default_split(ds.splits)
         faces = ds.split(name)
     except DataError as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
@@ -94,7 +94,7 @@ def cmd_calibration_build(args) -> int:
 def cmd_parity(args) -> int:
     from convert.parity import format_report
 
-    _tensorflow_env()
+    tensorflow_env()
     float_model, quant_model = _open_model(args.float, "--float"), _open_model(args.quant, "--quant")
     split_name, faces = _labelled_split(args.data, args.format, args.split, float_model.preprocessing.size,
                                         args.skip_bad)
@@ -127,7 +127,7 @@ def cmd_convert(args) -> int:
     from convert.staging import Staging
 
     precision = _check_convert_args(args)
-    _tensorflow_env()
+    tensorflow_env()
     # SavedModel export logs every asset it writes at INFO; the summary below says what matters.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     # Everything that can fail on bad input is checked before the (slow) conversion starts.

@@ -13,7 +13,7 @@ from edge_runtime.cli import CommandError, add_command
 from train.data import FORMATS, DataError, load_dataset
 
 
-def _tensorflow_env() -> None:
+def tensorflow_env() -> None:
     # oneDNN kernels are off by default on some x86 CPUs (AMD here) and are 2-3x faster for training.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -66,7 +66,7 @@ def cmd_data_stats(args) -> int:
 
 
 def cmd_train(args) -> int:
-    _tensorflow_env()
+    tensorflow_env()
     _need_train_extra()
     from train.architectures import get_arch
     from train.augment import Augment

@@ -84,7 +84,7 @@ def evaluate(predictor, faces: np.ndarray, labels: np.ndarray, tta: str | None =
     return classification_metrics(labels, probs.argmax(axis=1), predictor.labels)
 
 
-def _default_split(splits: dict) -> str:
+def default_split(splits: dict) -> str:
     for name in ("val", "test", "train"):
         if name in splits:
             return name
@@ -99,12 +99,12 @@ def _open_model(path: str, **kwargs):
 
 
 def evaluate_command(args) -> int:
-    from train.cli import _load, _tensorflow_env
+    from train.cli import _load, tensorflow_env
 
-    _tensorflow_env()
+    tensorflow_env()
     predictor = _open_model(args.model, num_threads=args.threads)
     ds = _load(args.data, args.format, args.skip_bad, size=predictor.preprocessing.size)
-    split_name = args.split or _default_split(ds.splits)
+    split_name = args.split or default_split(ds.splits)
     try:
         split = ds.split(split_name)
     except Exception as exc:
