@@ -28,6 +28,8 @@ def int8_probs(val_sample):
 
 def test_model_card_describes_the_float_model():
     card = json.loads(SHIPPED_FLOAT.with_suffix(".json").read_text())
+    assert card["tflite"]["int8"]["sha256"] == sha256_file(SHIPPED_INT8)
+    assert card["tflite"]["int8"]["parity"]["split"] == "val"
     assert card["labels"] == list(LABELS)
     assert card["sha256"] == sha256_file(SHIPPED_FLOAT)
     assert card["parameters"] <= 2_000_000
@@ -59,5 +61,5 @@ def test_int8_metadata_matches_the_model():
     assert meta["labels"] == list(LABELS)
     assert meta["sha256"] == sha256_file(SHIPPED_INT8)
     # uint8-range input normalised in the graph: int8 input is exactly pixel - 128.
-    assert meta["quantization"]["input"] == {"scale": 1.0, "zero_point": -128}
+    assert (meta["quantization"]["input"]["scale"], meta["quantization"]["input"]["zero_point"]) == (1.0, -128)
     assert meta["source_model"]["sha256"] == sha256_file(SHIPPED_FLOAT)

@@ -43,6 +43,24 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
             "single_crop": not metrics.get("tta"),
         },
         report=pictures,
+        tflite=_converted_siblings(models_dir, name),
     )
     write_json_atomic(models_dir / f"{name}.json", card)
     return target
+
+
+def _converted_siblings(models_dir: Path, name: str) -> dict:
+    """Size and parity of the TFLite builds made from this model (fer-edge convert), by precision."""
+    builds = {}
+    for meta_file in sorted(models_dir.glob(f"{name}_*.json")):
+        meta = json.loads(meta_file.read_text())
+        if meta.get("format") != "tflite":
+            continue
+        parity = {k: v for k, v in meta.get("parity", {}).items() if k not in ("label_confusion", "per_class")}
+        builds[meta.get("precision", meta_file.stem)] = {
+            "file": meta_file.with_suffix(".tflite").name,
+            "size_bytes": meta.get("size_bytes"),
+            "sha256": meta.get("sha256"),
+            "parity": parity or None,
+        }
+    return builds
