@@ -21,6 +21,13 @@ from edge_runtime.interpreter import (
 from edge_runtime.metadata import labels_of, preprocessing_of, read_metadata
 from edge_runtime.preprocess import preprocess_faces
 
+SHIPPED_MODEL = Path("models") / "fer_cnn_int8.tflite"
+
+
+def default_model_path() -> Path:
+    """The shipped int8 model: models/ beside the edge_runtime package (a checkout or a device bundle)."""
+    return Path(__file__).resolve().parent.parent / SHIPPED_MODEL
+
 
 @dataclass(frozen=True)
 class Emotion:
@@ -70,12 +77,19 @@ class Classifier:
         if self.output.shape[-1] != len(self.labels):
             raise ModelError(f"{self.path}: model has {self.output.shape[-1]} outputs but its metadata names "
                              f"{len(self.labels)} labels")
-        promised = self.meta.get("quantization", {}).get("input")
-        if promised and self.input.quantized and (
-            abs(promised["scale"] - self.input.scale) > 1e-6 or promised["zero_point"] != self.input.zero_point
-        ):
-            raise ModelError(f"{self.path}: input quantisation (scale {self.input.scale}, zero point "
-                             f"{self.input.zero_point}) differs from its metadata {promised}")
+        for name, tensor in (("input", self.input), ("output", self.output)):
+            promised = self.meta.get("quantization", {}).get(name)
+            if promised is not None and not (isinstance(promised, dict) and {"scale", "zero_point"} <= set(promised)):
+                raise ModelError(f"{self.path}: metadata quantization.{name} must have scale and zero_point, "
+                                 f"got {promised!r}")
+            if promised and not tensor.quantized:
+                raise ModelError(f"{self.path}: metadata gives {name} quantisation {promised} but the model's "
+                                 f"{name} is {np.dtype(tensor.dtype).name}, not quantised (wrong model or metadata?)")
+            if promised and (
+                abs(promised["scale"] - tensor.scale) > 1e-6 or promised["zero_point"] != tensor.zero_point
+            ):
+                raise ModelError(f"{self.path}: {name} quantisation (scale {tensor.scale}, zero point "
+                                 f"{tensor.zero_point}) differs from its metadata {promised}")
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """(N, S, S) uint8 preprocessed faces -> (N, classes) float32 probabilities."""

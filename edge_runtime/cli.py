@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib.metadata import entry_points
 
@@ -33,6 +34,109 @@ def add_command(subparsers, name: str, *, help: str, example: str, **kwargs) -> 
     )
 
 
+def add_detect_command(sub) -> None:
+    from edge_runtime.detector import HaarOptions
+    from edge_runtime.pipeline import PipelineOptions
+
+    haar, pipe = HaarOptions(), PipelineOptions()
+    p = add_command(sub, "detect", help="Find faces in an image, a folder of images or a video and classify "
+                    "their expressions with the int8 model (no TensorFlow needed).",
+                    example="fer-edge detect clip.mp4 --json --out clip_annotated.mp4")
+    p.add_argument("input", help="image, folder of images, video file, camera index, /dev/videoN, "
+                   "stream URL or picamera2[:N]")
+    p.add_argument("--model", help="int8 .tflite model with its .json metadata (default: the shipped "
+                   "models/fer_cnn_int8.tflite)")
+    p.add_argument("--json", action="store_true", help="write one JSON line per face per frame to stdout "
+                   "(frame, time, box, label, score, probabilities, track) and nothing else")
+    p.add_argument("--out", help="write the annotated image, folder of images or video here")
+    p.add_argument("--detect-every", type=int, default=pipe.detect_every, metavar="N",
+                   help=f"full-frame detection every N frames, faces followed in between (default {pipe.detect_every})")
+    p.add_argument("--detect-width", type=int, default=haar.detect_width, metavar="PX",
+                   help=f"shrink frames to this width for detection, 0 = never (default {haar.detect_width})")
+    p.add_argument("--min-size", type=int, default=haar.min_size, metavar="PX",
+                   help=f"smallest face side in input pixels (default {haar.min_size})")
+    p.add_argument("--min-neighbors", type=int, default=haar.min_neighbors,
+                   help=f"Haar minNeighbors: higher = fewer false faces (default {haar.min_neighbors})")
+    p.add_argument("--scale-factor", type=float, default=haar.scale_factor,
+                   help=f"Haar scaleFactor between searched face sizes (default {haar.scale_factor})")
+    p.add_argument("--cascade", help="another Haar cascade XML file (default: OpenCV's frontal-face cascade)")
+    p.add_argument("--smoothing", type=float, default=pipe.smoothing, metavar="SECONDS",
+                   help=f"per-face smoothing time constant, 0 = off (default {pipe.smoothing})")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the model and OpenCV (default 1)")
+    p.add_argument("--device", help="Edge TPU device for *_edgetpu.tflite models: usb, usb:0, pci:0")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    p.set_defaults(func=cmd_detect)
+
+
+def cmd_detect(args) -> int:
+    import json
+
+    import cv2
+
+    from edge_runtime.annotate import AnnotatedOutput, draw_faces
+    from edge_runtime.classifier import Classifier, default_model_path
+    from edge_runtime.detector import DetectorError, HaarDetector, HaarOptions
+    from edge_runtime.interpreter import EdgeTpuError, ModelError
+    from edge_runtime.metadata import MetadataError
+    from edge_runtime.pipeline import Pipeline, PipelineOptions
+    from edge_runtime.progress import Progress
+    from edge_runtime.sources import SourceError, open_source
+
+    model = args.model or default_model_path()
+    if args.model is None and not model.exists():
+        raise CommandError(f"no --model given and the shipped model is missing: {model} (make it with "
+                           "`fer-edge convert --int8`, or pass --model PATH)")
+    cv2.setNumThreads(args.threads)
+    try:
+        classifier = Classifier(model, num_threads=args.threads, device=args.device)
+        detector = HaarDetector(HaarOptions(cascade=args.cascade, scale_factor=args.scale_factor,
+                                            min_neighbors=args.min_neighbors, min_size=args.min_size,
+                                            detect_width=args.detect_width))
+        pipeline = Pipeline(detector, classifier, PipelineOptions(detect_every=args.detect_every,
+                                                                  smoothing=args.smoothing))
+        source = open_source(args.input)
+    except (ModelError, MetadataError, EdgeTpuError, DetectorError, SourceError, ImportError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    frames = faces = 0
+    tracks: dict[int, dict[str, int]] = {}
+    with source:
+        try:
+            out = AnnotatedOutput(args.out, source) if args.out else None
+        except OSError as exc:
+            raise CommandError(str(exc)) from exc
+        progress = Progress(source.frame_count, enabled=False if args.no_progress else None)
+        try:
+            for frame in source:
+                result = pipeline.process(frame, still=source.still)
+                frames += 1
+                faces += len(result.faces)
+                if args.json:
+                    for record in result.json_records(pipeline.labels):
+                        sys.stdout.write(json.dumps(record) + "\n")
+                elif source.still:
+                    for f in result.faces:
+                        print(f"{frame.path}: {f.emotion.label} {f.emotion.score:.2f} box {f.box.as_list()}")
+                for f in result.faces:
+                    counts = tracks.setdefault(f.track, {})
+                    counts[f.emotion.label] = counts.get(f.emotion.label, 0) + 1
+                if out is not None:
+                    out.write(frame, draw_faces(frame.bgr.copy(), result.faces))
+                progress.update()
+        except (SourceError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            progress.close()
+            if out is not None:
+                out.close()
+    if not args.json and not source.still:
+        for track, counts in sorted(tracks.items()):
+            label = max(counts, key=counts.get)
+            print(f"track {track}: {sum(counts.values())} frames, mostly {label} ({counts[label]})")
+    print(f"fer-edge detect: {frames} frames, {faces} faces, {len(tracks)} tracks, {progress.rate:.1f} fps",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fer-edge",
@@ -43,8 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fer-edge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_detect_command(sub)
+    unavailable = []
     for ep in sorted(entry_points(group="fer_edge.commands"), key=lambda e: e.name):
-        ep.load()(sub)
+        try:
+            register = ep.load()
+        except ImportError as exc:
+            # A device without the workstation code still gets its own commands, and is told why not the rest.
+            unavailable.append(f"{ep.name} ({exc})")
+            continue
+        register(sub)
+    if unavailable:
+        parser.epilog = f"{EPILOG}\nUnavailable here: {'; '.join(unavailable)}."
     return parser
 
 
@@ -60,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`fer-edge detect clip.mp4 --json | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -1,0 +1,146 @@
+"""`fer-edge detect`: JSON lines, annotated output, images and folders, and its error messages."""
+
+import io
+import json
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import edge_runtime.classifier
+from edge_runtime.boxes import Box
+from edge_runtime.cli import main
+from edge_runtime.labels import LABELS
+from edge_runtime.progress import Progress
+from edge_runtime.synthetic import SceneOptions, render
+
+KEYS = {"frame", "time", "box", "label", "score", "probabilities", "track"}
+
+
+@pytest.fixture(scope="module")
+def stills(tmp_path_factory, frontal_faces):
+    """A folder of two photos with two faces each; (folder, known boxes per photo)."""
+    folder = tmp_path_factory.mktemp("photos")
+    truth = []
+    for i in range(2):
+        frame, placements = next(render(frontal_faces[2 * i : 2 * i + 2], SceneOptions(frames=1, seed=30 + i)))
+        cv2.imwrite(str(folder / f"photo_{i}.png"), frame)
+        truth.append([p.box for p in placements])
+    return folder, truth
+
+
+def test_json_lines_on_a_video_are_the_only_output(scene_video, model):
+    path, faces, truth = scene_video
+    proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "detect", str(path), "--model", str(model),
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert records and all(set(r) == KEYS for r in records)
+    assert len(records) >= 0.95 * len(truth) * len(faces)
+    for r in records:
+        assert isinstance(r["frame"], int) and isinstance(r["track"], int) and isinstance(r["time"], float)
+        assert len(r["box"]) == 4 and all(isinstance(v, int) for v in r["box"])
+        assert list(r["probabilities"]) == list(LABELS) and r["label"] in LABELS
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=0.05)
+        assert r["score"] == r["probabilities"][r["label"]]
+    per_frame = {}
+    for r in records:
+        per_frame.setdefault(r["frame"], []).append(r["track"])
+    assert max(len(v) for v in per_frame.values()) == len(faces)
+    assert all(len(set(v)) == len(v) for v in per_frame.values())
+    assert "frames" in proc.stderr
+
+
+def test_annotated_video_has_every_frame_and_the_boxes(scene_video, model, tmp_path, capsys):
+    path, _, truth = scene_video
+    out = tmp_path / "annotated.avi"
+    assert main(["detect", str(path), "--model", str(model), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("track ") == 3 and "mostly" in printed
+    annotated, original = cv2.VideoCapture(str(out)), cv2.VideoCapture(str(path))
+    frames = 0
+    while True:
+        ok, drawn = annotated.read()
+        if not ok:
+            break
+        _, plain = original.read()
+        # A box outline was drawn near the left edge of every known face (from frame 1: a new face
+        # is shown once a second detection confirms it): one column of the band around that edge
+        # differs strongly from the input along the face's height.
+        for p in truth[frames] if frames else ():
+            b = p.box
+            band = np.s_[b.y + b.h // 4 : b.y + 3 * b.h // 4, max(0, b.x - 12) : b.x + 12]
+            columns = np.abs(drawn[band].astype(int) - plain[band]).mean(axis=(0, 2))
+            assert columns.max() > 40
+        frames += 1
+    assert frames == len(truth)
+
+
+def test_image_folder_json_and_annotated_folder(stills, model, tmp_path, capsys):
+    folder, truth = stills
+    out = tmp_path / "drawn"
+    assert main(["detect", str(folder), "--model", str(model), "--json", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(p.name for p in out.iterdir()) == ["photo_0.png", "photo_1.png"]
+    for index, boxes in enumerate(truth):
+        found = [r for r in records if r["frame"] == index]
+        assert len(found) == 2 and all(r["time"] == 0.0 for r in found)
+        for box in boxes:
+            assert max(box.iou(Box(*r["box"])) for r in found) >= 0.5
+
+
+def test_single_image_prints_a_line_per_face(stills, model, tmp_path, capsys):
+    folder, _ = stills
+    out = tmp_path / "one.jpg"
+    assert main(["detect", str(folder / "photo_0.png"), "--model", str(model), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"{folder / 'photo_0.png'}: ") for line in lines)
+    assert cv2.imread(str(out)).shape == (480, 640, 3)
+
+
+def test_missing_shipped_model_is_a_clear_error(stills, tmp_path, monkeypatch, capsys):
+    folder, _ = stills
+    monkeypatch.setattr(edge_runtime.classifier, "default_model_path", lambda: tmp_path / "fer_cnn_int8.tflite")
+    assert main(["detect", str(folder)]) == 1
+    assert "shipped model is missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("broken.jpg", b"\xff\xd8\xff not a jpeg", r"broken\.jpg: cannot read image"),
+    ("noise.mp4", bytes(range(256)) * 200, r"noise\.mp4: cannot open video"),
+])
+def test_unreadable_input_is_a_clear_error(model, tmp_path, capsys, name, content, message):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    assert main(["detect", str(bad), "--model", str(model)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fer-edge detect: ")
+    assert re.search(message, err), err
+
+
+def test_out_must_fit_the_input(scene_video, model, tmp_path, capsys):
+    path, _, _ = scene_video
+    assert main(["detect", str(path), "--model", str(model), "--out", str(tmp_path / "x.png")]) == 1
+    assert "input is a video, so --out must be a video file" in capsys.readouterr().err
+
+
+def test_help_shows_an_example(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["detect", "--help"])
+    assert exc.value.code == 0
+    assert "example:\n  fer-edge detect" in capsys.readouterr().out
+
+
+def test_progress_line():
+    stream = io.StringIO()
+    progress = Progress(3, stream=stream, enabled=True, interval=0.0)
+    for _ in range(3):
+        progress.update()
+    progress.close()
+    assert "\rframe 1/3 (33%)" in stream.getvalue() and stream.getvalue().endswith("fps\n")
+    quiet = io.StringIO()
+    Progress(3, stream=quiet).update()
+    assert quiet.getvalue() == ""

@@ -1,0 +1,76 @@
+"""Haar face detector: downscaled detection mapped back, options, cascade files, bad input."""
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_runtime.detector import DEFAULT_CASCADE, DetectorError, HaarDetector, HaarOptions, cascade_path
+from edge_runtime.synthetic import SceneOptions, render
+
+
+@pytest.fixture(scope="module")
+def scene(frontal_faces):
+    frame, placements = next(render(frontal_faces[:3], SceneOptions(frames=1, sizes=(110, 150), seed=8)))
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), [p.box for p in placements]
+
+
+def found(boxes, truth, iou=0.5):
+    return sum(any(t.iou(b) >= iou for b in boxes) for t in truth)
+
+
+def test_downscaled_detection_finds_the_faces_in_input_pixels(scene):
+    gray, truth = scene
+    full = HaarDetector(HaarOptions(detect_width=0)).detect(gray)
+    small = HaarDetector(HaarOptions(detect_width=320)).detect(gray)
+    assert found(full, truth) == found(small, truth) == 3
+    assert len(small) == 3
+    # Boxes from the half-size frame land where the full-size ones do, within a few pixels.
+    for box in small:
+        twin = max(full, key=box.iou)
+        assert abs(box.x - twin.x) <= 6 and abs(box.w - twin.w) <= 12
+
+
+def test_min_size_drops_small_faces(scene):
+    gray, truth = scene
+    smallest = min(t.w for t in truth)
+    boxes = HaarDetector(HaarOptions(min_size=int(smallest * 1.3))).detect(gray)
+    assert found(boxes, truth) < 3
+
+
+def test_cascade_by_path_and_by_bundled_name(scene, tmp_path):
+    gray, truth = scene
+    copy = tmp_path / "my_cascade.xml"
+    copy.write_bytes(cascade_path(None).read_bytes())
+    assert cascade_path(None).name == DEFAULT_CASCADE
+    assert found(HaarDetector(HaarOptions(cascade=str(copy))).detect(gray), truth) == 3
+    alt = HaarDetector(HaarOptions(cascade="haarcascade_frontalface_alt2.xml"))
+    assert alt.path.parent == cascade_path(None).parent
+
+
+def test_missing_or_broken_cascade_is_refused(tmp_path):
+    with pytest.raises(DetectorError, match=r"nowhere\.xml: Haar cascade file not found"):
+        HaarDetector(HaarOptions(cascade=str(tmp_path / "nowhere.xml")))
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<opencv_storage><cascade>nonsense</cascade></opencv_storage>")
+    with pytest.raises(DetectorError, match=r"broken\.xml: not an OpenCV cascade"):
+        HaarDetector(HaarOptions(cascade=str(broken)))
+
+
+@pytest.mark.parametrize("options, message", [
+    (HaarOptions(scale_factor=1.0), "scale_factor must be > 1"),
+    (HaarOptions(min_neighbors=-1), "min_neighbors must be >= 0"),
+    (HaarOptions(min_size=0), "min_size must be >= 1"),
+    (HaarOptions(detect_width=-5), "detect_width must be >= 0"),
+])
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(DetectorError, match=message):
+        HaarDetector(options)
+
+
+def test_detector_wants_grayscale():
+    with pytest.raises(ValueError, match="2-D uint8 grayscale"):
+        HaarDetector().detect(np.zeros((48, 48, 3), np.uint8))
+
+
+def test_blank_frame_has_no_faces():
+    assert HaarDetector().detect(np.full((480, 640), 127, np.uint8)) == []

@@ -1,0 +1,64 @@
+"""edge_runtime runs with TensorFlow, Keras and the workstation packages made unimportable."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import cv2
+
+from edge_runtime.synthetic import SceneOptions, render
+
+BLOCKED = ("tensorflow", "keras", "train", "convert")
+
+SCRIPT = textwrap.dedent("""
+    import importlib, importlib.abc, json, pkgutil, sys
+
+    BLOCKED = set(sys.argv[1].split(","))
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{name} is blocked: edge_runtime must not need it")
+            return None
+
+    sys.meta_path.insert(0, Block())
+    import edge_runtime
+    for module in pkgutil.iter_modules(edge_runtime.__path__):
+        importlib.import_module(f"edge_runtime.{module.name}")
+
+    from edge_runtime.classifier import Classifier
+    from edge_runtime.cli import build_parser, main
+    from edge_runtime.detector import HaarDetector
+    from edge_runtime.pipeline import Pipeline
+    from edge_runtime.sources import open_source
+
+    image, model = sys.argv[2], sys.argv[3]
+    epilog = build_parser().epilog
+    pipeline = Pipeline(HaarDetector(), Classifier(model))
+    with open_source(image) as source:
+        faces = [f for frame in source for f in pipeline.process(frame, still=True).faces]
+    status = main(["detect", image, "--model", model, "--json"])
+    print(json.dumps({
+        "faces": len(faces), "labels": [f.emotion.label for f in faces], "status": status,
+        "epilog": epilog, "loaded": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED),
+    }))
+""")
+
+
+def test_detection_and_classification_without_tensorflow(tmp_path, frontal_faces, int8_model):
+    frame, _ = next(render(frontal_faces[:2], SceneOptions(frames=1, seed=40)))
+    image = tmp_path / "two_faces.png"
+    cv2.imwrite(str(image), frame)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, ",".join(BLOCKED), str(image), str(int8_model)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert report["loaded"] == []
+    assert report["faces"] == 2 and report["status"] == 0
+    # The CLI printed one JSON line per face before the report.
+    assert [json.loads(line)["label"] for line in lines[:-1]] == report["labels"]
+    # The workstation commands are missing here, and the CLI says so instead of failing.
+    assert "Unavailable here: " in report["epilog"]
+    assert all(f"{name} ({name} is blocked" in report["epilog"] for name in ("train", "convert"))
