@@ -12,9 +12,11 @@ import logging
 import os
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from edge_runtime import __version__
 
+SAMPLE_VIDEO = Path(__file__).resolve().parent / "samples" / "faces.mp4"
 EPILOG = "Run `fer-edge COMMAND --help` for each command's options and an example."
 
 
@@ -42,8 +44,9 @@ def add_detect_command(sub) -> None:
     p = add_command(sub, "detect", help="Find faces in an image, a folder of images or a video and classify "
                     "their expressions with the int8 model (no TensorFlow needed).",
                     example="fer-edge detect clip.mp4 --json --out clip_annotated.mp4")
-    p.add_argument("input", help="image, folder of images, video file, camera index, /dev/videoN, "
-                   "stream URL or picamera2[:N]")
+    p.add_argument("input", nargs="?", default=str(SAMPLE_VIDEO),
+                   help="image, folder of images, video file, camera index, /dev/videoN, stream URL or "
+                   "picamera2[:N] (default: the bundled sample video, three FER2013 val faces)")
     p.add_argument("--model", help="int8 .tflite model with its .json metadata (default: the shipped "
                    "models/fer_cnn_int8.tflite)")
     p.add_argument("--json", action="store_true", help="write one JSON line per face per frame to stdout "
