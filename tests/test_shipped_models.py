@@ -63,3 +63,22 @@ def test_int8_metadata_matches_the_model():
     # uint8-range input normalised in the graph: int8 input is exactly pixel - 128.
     assert (meta["quantization"]["input"]["scale"], meta["quantization"]["input"]["zero_point"]) == (1.0, -128)
     assert meta["source_model"]["sha256"] == sha256_file(SHIPPED_FLOAT)
+
+
+def test_converting_the_shipped_model_reproduces_the_shipped_int8(tmp_path, val_sample, int8_probs):
+    """The whole conversion journey on the real model: calibrate on calibration_data/, gate on parity."""
+    pytest.importorskip("tensorflow")
+    import shutil
+
+    from edge_runtime.cli import main
+    from tests.conftest import REPO, VAL_SAMPLE
+
+    source = tmp_path / "fer_cnn.keras"
+    shutil.copyfile(SHIPPED_FLOAT, source)
+    shutil.copyfile(SHIPPED_FLOAT.with_suffix(".json"), source.with_suffix(".json"))
+    status = main(["convert", "--model", str(source), "--int8", "--calibration", str(REPO / "calibration_data"),
+                   "--parity-data", str(VAL_SAMPLE), "--parity-split", "train"])
+    assert status == 0  # the parity gate (drop <= 1 pp) passed
+    rebuilt = Classifier(tmp_path / "fer_cnn_int8.tflite", batch_size=50).predict(val_sample.images)
+    assert (rebuilt.argmax(1) == int8_probs.argmax(1)).mean() >= 0.99
+    assert read_metadata(tmp_path / "fer_cnn_int8.tflite")["parity"]["passed"] is True
