@@ -1,8 +1,8 @@
 """Face detection: the FaceDetector interface and the OpenCV Haar cascade behind it.
 
-Haar on a full 640x480 frame costs 34-41 ms on one core, so the cascade runs on a
-downscaled frame (`detect_width`): a 24-pixel cascade window there is still a 48-pixel
-face in a 640-wide frame, smaller than any face worth classifying.
+Haar on a full 640x480 frame costs tens of milliseconds on one core, so the cascade runs on
+a downscaled frame (`detect_width`, 320 by default): its 24-pixel window there is a 48-pixel
+face in a 640-wide frame, the smallest face worth classifying anyway (`min_size`).
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from edge_runtime.synthetic import SceneFace, SceneOptions, is_frontal, read_fac
 REPO = Path(__file__).resolve().parents[2]
 FER = Path(os.environ.get("FER2013_DIR", REPO.parent / "shared" / "fer2013"))
 SHIPPED_MODEL = REPO / "models" / "fer_cnn_int8.tflite"
-# Haar boxes on FER-style faces are about as large as the FER crop itself (measured by
-# bench/runtime_bench.py --margin); this margin makes a Haar-box crop match the original face best.
+# Haar boxes on FER-style faces are about as large as the FER crop itself: a margin of 0 makes the
+# crop of a Haar box match the original face best (`bench/runtime_bench.py --only margin`).
 MARGIN = 0.0
 SCENE = SceneOptions(width=640, height=480, frames=45, fps=15.0, sizes=(100, 150), seed=3)
 
