@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_runtime.interpreter import TFLITE_MAGIC, ModelError
+from edge_runtime.interpreter import read_model_bytes
 
 FLOAT_TYPES = frozenset({"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"})
 
@@ -68,13 +68,7 @@ def _names(enum_class) -> dict[int, str]:
 
 def read_graph(path: str | os.PathLike) -> Graph:
     """The main subgraph of a .tflite file."""
-    path = Path(path)
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read model: {exc.strerror}") from exc
-    if len(content) < 8 or content[4:8] != TFLITE_MAGIC:
-        raise ModelError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+    content = read_model_bytes(Path(path))
     schema = _schema()
     op_names, type_names = _names(schema.BuiltinOperator), _names(schema.TensorType)
     model = schema.Model.GetRootAs(content, 0)

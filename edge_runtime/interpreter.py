@@ -48,7 +48,8 @@ def is_edgetpu_model(path: str | os.PathLike) -> bool:
     return Path(path).name.endswith("_edgetpu.tflite")
 
 
-def _read_model(path: Path) -> bytes:
+def read_model_bytes(path: Path) -> bytes:
+    """The bytes of a .tflite file, refused with a sentence when missing, unreadable or not TFLite."""
     if not path.exists():
         raise ModelError(f"{path}: model file not found")
     try:
@@ -85,7 +86,7 @@ def make_interpreter(model: str | os.PathLike, *, num_threads: int | None = 1, d
     device: Edge TPU device string ("usb", "usb:0", "pci:0"); only for *_edgetpu.tflite models.
     """
     path = Path(model)
-    content = _read_model(path)
+    content = read_model_bytes(path)
     _, module = interpreter_module()
     delegates = [_edgetpu_delegate(module, device)] if is_edgetpu_model(path) else None
     if device and not delegates:
