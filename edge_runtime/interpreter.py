@@ -11,6 +11,7 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class EdgeTpuError(RuntimeError):
 
 
 def interpreter_module():
-    """The first TFLite interpreter module that imports (its name, the module)."""
+    """The first TFLite interpreter that imports: (module name, object with Interpreter and load_delegate)."""
     errors = []
     for name in _BACKENDS:
         try:
@@ -37,8 +38,9 @@ def interpreter_module():
             errors.append(f"{name}: {exc}")
             continue
         if name == "tensorflow.lite":
-            module = module.experimental if hasattr(module, "experimental") else module
-            module.Interpreter = importlib.import_module("tensorflow").lite.Interpreter
+            # Full TensorFlow exposes the interpreter as tf.lite and load_delegate under tf.lite.experimental.
+            lite = importlib.import_module("tensorflow").lite
+            module = SimpleNamespace(Interpreter=lite.Interpreter, load_delegate=lite.experimental.load_delegate)
         return name, module
     raise ImportError("no TFLite interpreter: pip install ai-edge-litert (or tflite-runtime); tried "
                       + "; ".join(errors))
@@ -68,7 +70,7 @@ def _edgetpu_delegate(module, device: str | None):
         return module.load_delegate(library, options)
     except (OSError, ValueError) as exc:
         text = str(exc)
-        if "cannot open shared object" in text or "not found" in text.lower() and library in text:
+        if "cannot open shared object" in text or ("not found" in text.lower() and library in text):
             raise EdgeTpuError(
                 f"Edge TPU runtime {library} is not installed: install it with "
                 "`sudo apt-get install libedgetpu1-std` (Coral apt repository), or use the CPU model "

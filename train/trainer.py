@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -46,9 +44,6 @@ class FaceBatches:
 
     def __init__(self, split: Split, batch_size: int, augment: Augment | None, seed: int,
                  max_steps: int | None = None, sample_weights: np.ndarray | None = None):
-        import keras
-
-        self._base = keras.utils.PyDataset
         self.split, self.batch_size, self.augment = split, batch_size, augment
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(len(split))
@@ -58,9 +53,11 @@ class FaceBatches:
             self.rng.shuffle(self.order)
 
     def as_keras(self):
+        import keras
+
         outer = self
 
-        class _Seq(self._base):
+        class _Seq(keras.utils.PyDataset):
             def __init__(self):
                 super().__init__(workers=1, use_multiprocessing=False)
 
@@ -243,6 +240,3 @@ def read_history(history_csv: Path) -> dict[str, list[float]]:
         rows = list(csv.DictReader(fh))
     return {k: [float(r[k]) for r in rows if r.get(k)] for k in (rows[0] if rows else {})}
 
-
-def env_summary() -> str:
-    return json.dumps({"KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")})
