@@ -140,6 +140,66 @@ def cmd_detect(args) -> int:
     return 0
 
 
+def add_daemon_commands(sub) -> None:
+    p = add_command(sub, "run", help="The camera daemon: faces and their expressions from a camera as events "
+                    "(JSON lines, MQTT), a preview page, health and Prometheus metrics; for systemd.",
+                    example="fer-edge run --config /etc/fer-edge/config.yaml --mqtt broker.lan")
+    p.add_argument("--config", metavar="FILE", help="YAML or TOML config (every key: README, `fer-edge run`)")
+    p.add_argument("--validate-config", metavar="FILE", help="check FILE, report every error with its key, exit")
+    p.add_argument("--source", help="camera.source: picamera2[:N], camera index, /dev/videoN, URL or video file")
+    p.add_argument("--model", help="detection.model: int8 .tflite with its .json (default: the shipped model)")
+    p.add_argument("--loop", action="store_true", help="camera.loop: replay a file source forever")
+    p.add_argument("--http", metavar="HOST:PORT", help="serve preview, state, health and metrics here ('off': no)")
+    p.add_argument("--jsonl", metavar="PATH", help="JSON lines of events to PATH, - for stdout ('off': none)")
+    p.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish to this MQTT broker")
+    p.add_argument("--camera-name", help="camera.name, used in topics, metrics and events")
+    p.set_defaults(func=cmd_run)
+    svc = add_command(sub, "service", help="systemd service helpers.",
+                      example="fer-edge service print-unit --config /etc/fer-edge/config.yaml")
+    svc_sub = svc.add_subparsers(dest="service_command", metavar="COMMAND", required=True)
+    unit = add_command(svc_sub, "print-unit", help="Print the systemd unit for this installation.",
+                       example="fer-edge service print-unit | sudo tee /etc/systemd/system/fer-edge.service")
+    unit.add_argument("--config", default="/etc/fer-edge/config.yaml", help="config file the unit runs with")
+    unit.add_argument("--user", default="fer-edge", help="service user, a member of the video group")
+    unit.add_argument("--watchdog", type=int, default=30, metavar="SECONDS", help="WatchdogSec (default 30)")
+    unit.set_defaults(func=cmd_print_unit)
+
+
+def cmd_run(args) -> int:
+    import signal
+
+    from edge_runtime.daemon.config import ConfigError, cli_overrides, load_config
+
+    overrides = cli_overrides(source=args.source, model=args.model, loop=args.loop, http=args.http,
+                              jsonl=args.jsonl, mqtt=args.mqtt, camera_name=args.camera_name)
+    try:
+        config = load_config(args.validate_config or args.config, overrides)
+    except ConfigError as exc:
+        raise CommandError("invalid config:\n  " + "\n  ".join(exc.problems), code=2) from None
+    if args.validate_config:
+        print(f"{args.validate_config}: ok")
+        return 0
+    from edge_runtime.daemon.app import Daemon
+    from edge_runtime.detector import DetectorError
+    from edge_runtime.interpreter import EdgeTpuError, ModelError
+    from edge_runtime.metadata import MetadataError
+
+    try:
+        daemon = Daemon(config)
+    except (ModelError, MetadataError, EdgeTpuError, DetectorError, ImportError, OSError) as exc:
+        raise CommandError(str(exc)) from exc
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, daemon.request_stop)
+    return daemon.run()
+
+
+def cmd_print_unit(args) -> int:
+    from edge_runtime.daemon.service import render_unit
+
+    sys.stdout.write(render_unit(config=args.config, user=args.user, watchdog=args.watchdog))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fer-edge",
@@ -151,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_detect_command(sub)
+    from edge_runtime.release.cli import add_release_commands
+
+    add_release_commands(sub)
+    add_daemon_commands(sub)
     unavailable = []
     for ep in sorted(entry_points(group="fer_edge.commands"), key=lambda e: e.name):
         try:

@@ -1,0 +1,1 @@
+"""`fer-edge run`: the camera daemon (config, capture and watchdog, events, outputs, HTTP, systemd)."""

@@ -1,0 +1,164 @@
+"""Capture in its own thread: frames go into a one-slot queue where the newest frame wins.
+
+The processing loop never waits on the camera and the camera never waits on processing:
+a frame not taken before the next one arrives is replaced, and counted as skipped. The
+watchdog's verdicts (read error, frozen picture, no frame) close the source and reopen it
+with backoff; the daemon itself never ends because the camera went away.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_runtime.daemon.config import CameraConfig
+from edge_runtime.daemon.watchdog import Backoff, CameraWatchdog
+from edge_runtime.sources import Frame, Source
+
+log = logging.getLogger("fer_edge.capture")
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A frame, restamped on the daemon's clock, and the stream it belongs to: the stream number
+    grows on every reopen and every replay of a file, so frames of two streams are never tracked
+    as one scene."""
+
+    frame: Frame
+    stream: int
+
+
+class Capture:
+    def __init__(self, open_source: Callable[[], Source], camera: CameraConfig, clock=time.monotonic):
+        self.open_source = open_source
+        self.camera = camera
+        self.clock = clock
+        self.watchdog = CameraWatchdog(camera.watchdog.no_frame_seconds, camera.watchdog.frozen_seconds)
+        self.backoff = Backoff(camera.watchdog.backoff_min, camera.watchdog.backoff_max)
+        self.started = clock()
+        self.captured = self.skipped = self.reconnects = 0
+        self.online = False
+        self.finished = False
+        self.reason = "starting"
+        self._slot: Captured | None = None
+        self._ready = threading.Condition()
+        self._stop = threading.Event()
+        self._stream = 0
+        # A hung read cannot be interrupted safely (OpenCV captures are not thread-safe), so a stalled
+        # capture thread is abandoned: it closes its own source if its read ever returns.
+        self._generation = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._spawn()
+
+    def stop(self, timeout: float = 0.5) -> None:
+        self._stop.set()
+        with self._ready:
+            self._ready.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def get(self, timeout: float) -> Captured | None:
+        """The newest frame not yet taken, waiting up to `timeout` seconds; None if none came."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._slot is not None or self.finished or self._stop.is_set(), timeout)
+            item, self._slot = self._slot, None
+            return item
+
+    def poll(self) -> None:
+        """Called by the processing loop between frames: abandon a capture that stopped delivering."""
+        if self.online and self.watchdog.stalled(self.clock()):
+            self._offline(f"no frame for {self.camera.watchdog.no_frame_seconds:g} s")
+            self._generation += 1
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self._thread = threading.Thread(target=self._run, args=(self._generation,), name="capture", daemon=True)
+        self._thread.start()
+
+    def _current(self, generation: int) -> bool:
+        return generation == self._generation and not self._stop.is_set()
+
+    def _run(self, generation: int) -> None:
+        first = generation == 0
+        while self._current(generation):
+            if not first:
+                delay = self.backoff.next()
+                log.info("reopening %s in %.1f s", self.camera.source, delay)
+                if self._stop.wait(delay) or not self._current(generation):
+                    return
+            try:
+                source = self.open_source()
+            except Exception as exc:  # noqa: BLE001 - any failure to open is a camera fault, never fatal
+                self._offline(f"cannot open: {exc}")
+                first = False
+                continue
+            if not first:
+                self.reconnects += 1
+            first = False
+            try:
+                ended = self._read(source, generation)
+            except Exception as exc:  # noqa: BLE001 - read errors reopen the camera
+                self._offline(f"read error: {exc}")
+                continue
+            finally:
+                source.close()
+            if ended and not self.camera.loop:
+                self._finish()
+                return
+            if ended:
+                self._stream += 1
+                first = True
+
+    def _read(self, source: Source, generation: int) -> bool:
+        """Frames from `source` into the slot; True at the clean end of a file, False when abandoned."""
+        self.watchdog.reset(self.clock())
+        self._stream += 1
+        period = 1.0 / source.fps if self.camera.realtime and not source.live and source.fps else 0.0
+        due = self.clock()
+        for frame in source:
+            if not self._current(generation):
+                return False
+            now = self.clock()
+            if self.watchdog.frame(frame.gray, now):
+                raise FrozenError(f"frozen picture for {self.camera.watchdog.frozen_seconds:g} s")
+            if not self.online:
+                self._online()
+            self.backoff.reset()
+            self._put(Captured(Frame(self.captured, now - self.started, frame.bgr, frame.gray), self._stream))
+            if period:
+                due = max(due + period, now - period)
+                if self._stop.wait(max(0.0, due - self.clock())):
+                    return False
+        return True
+
+    def _put(self, item: Captured) -> None:
+        with self._ready:
+            if self._slot is not None:
+                self.skipped += 1
+            self._slot = item
+            self.captured += 1
+            self._ready.notify_all()
+
+    def _online(self) -> None:
+        self.online, self.reason = True, "online"
+        log.info("camera %s online", self.camera.name)
+
+    def _offline(self, reason: str) -> None:
+        if self.online or reason != self.reason:
+            log.warning("camera %s offline: %s", self.camera.name, reason)
+        self.online, self.reason = False, reason
+
+    def _finish(self) -> None:
+        with self._ready:
+            self.finished = True
+            self.online, self.reason = False, "end of file"
+            self._ready.notify_all()
+
+
+class FrozenError(RuntimeError):
+    """The camera delivers the same picture over and over."""

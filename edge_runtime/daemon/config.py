@@ -1,0 +1,300 @@
+"""The daemon's typed configuration: a YAML or TOML file, CLI overrides on top, checked by pydantic.
+
+Unknown keys are refused and numbers are bounded, so a typo fails at start with the key (and,
+for YAML, the line) that is wrong, instead of being ignored for weeks. Secrets (MQTT password,
+HTTP token) are a string, `{env: NAME}` or `{file: PATH}` (systemd credentials are files).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from edge_runtime.detector import HaarOptions
+from edge_runtime.pipeline import PipelineOptions
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (the oldest supported): the same parser, from PyPI
+    import tomli as tomllib
+
+_HAAR, _PIPE = HaarOptions(), PipelineOptions()
+SECRET_KEYS = frozenset({"password", "token"})
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid: `problems` holds one line per error, each naming its key."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _resolve_secret(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"env"}:
+        secret = os.environ.get(str(value["env"]))
+        if secret is None:
+            raise ValueError(f"environment variable {value['env']} is not set")
+        return secret
+    if set(value) == {"file"}:
+        try:
+            return Path(str(value["file"])).read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {value['file']}: {exc.strerror}") from None
+    raise ValueError("give the secret as a string, {env: NAME} or {file: PATH}")
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
+TopicPart = Annotated[str, Field(pattern=r"^[^#+/\s][^#+\s]*$", min_length=1, max_length=128)]
+
+
+def _not_below(other: str):
+    """A field validator: the field must be >= the (earlier) field `other`."""
+
+    def check(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get(other)
+        if low is not None and value < low:
+            raise ValueError(f"must be >= {other} ({low})")
+        return value
+
+    return check
+
+
+class Section(BaseModel):
+    # validate_default: cross-field checks (a token off loopback) run on defaults too.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class WatchdogConfig(Section):
+    no_frame_seconds: float = Field(10.0, gt=0, le=3600, description="reopen the camera after this long with no frame")
+    frozen_seconds: float = Field(10.0, ge=0, le=3600,
+                                  description="reopen after identical frames for this long (0 = off)")
+    backoff_min: float = Field(1.0, gt=0, le=600, description="first wait before reopening, doubled per failure")
+    backoff_max: float = Field(30.0, gt=0, le=3600, description="longest wait between reopen attempts")
+
+    _max_not_below_min = field_validator("backoff_max")(_not_below("backoff_min"))
+
+
+class CameraConfig(Section):
+    name: str = Field("camera", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="used in topics, metrics and events")
+    source: str = Field("0", min_length=1, description="picamera2[:N], a camera index, /dev/videoN, a URL or a file")
+    loop: bool = Field(False, description="replay a file source forever (otherwise its end ends the run)")
+    fps: float = Field(0.0, ge=0, le=240, description="process at most this many frames per second (0 = all)")
+    realtime: bool = Field(True, description="read a file source at its own frame rate, like a camera")
+    watchdog: WatchdogConfig = WatchdogConfig()
+
+
+class DetectionConfig(Section):
+    model: Path | None = Field(None, description="int8 .tflite with its .json (default: the shipped model)")
+    device: str | None = Field(None, description="Edge TPU device for *_edgetpu.tflite models: usb, pci:0")
+    threads: int = Field(1, ge=1, le=64)
+    detect_every: int = Field(_PIPE.detect_every, ge=1, le=1000)
+    classify_every: int = Field(_PIPE.classify_every, ge=1, le=1000)
+    detect_width: int = Field(_HAAR.detect_width, ge=0, le=8192)
+    min_size: int = Field(_HAAR.min_size, ge=1, le=8192)
+    min_neighbors: int = Field(_HAAR.min_neighbors, ge=0, le=100)
+    scale_factor: float = Field(_HAAR.scale_factor, gt=1.0, le=2.0)
+    smoothing: float = Field(_PIPE.smoothing, ge=0, le=60)
+
+    def haar_options(self) -> HaarOptions:
+        return HaarOptions(scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
+                           min_size=self.min_size, detect_width=self.detect_width)
+
+    def pipeline_options(self) -> PipelineOptions:
+        return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,
+                               smoothing=self.smoothing)
+
+
+class JsonlConfig(Section):
+    path: str = Field("-", min_length=1, description="a file, or - for stdout")
+    max_bytes: int = Field(10_000_000, ge=0, description="rotate the file past this size (0 = never)")
+    backups: int = Field(3, ge=0, le=100, description="rotated files kept: PATH.1 ... PATH.N")
+
+
+class MqttConfig(Section):
+    host: str = Field(min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: Secret | None = None
+    client_id: str | None = Field(None, max_length=128)
+    topic_prefix: TopicPart = "fer-edge"
+    qos: Literal[0, 1, 2] = 1
+    keepalive: int = Field(30, ge=5, le=3600)
+    buffer: int = Field(1000, ge=0, le=1_000_000, description="messages kept while the broker is away")
+    reconnect_min: float = Field(1.0, gt=0, le=600)
+    reconnect_max: float = Field(60.0, gt=0, le=3600)
+    stats_interval: float = Field(60.0, ge=0, le=86400, description="seconds between stats messages (0 = off)")
+    discovery: bool = Field(True, description="announce sensors by Home Assistant MQTT discovery")
+    discovery_prefix: TopicPart = "homeassistant"
+
+    _max_not_below_min = field_validator("reconnect_max")(_not_below("reconnect_min"))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpConfig(Section):
+    host: str = Field("127.0.0.1", min_length=1, description="loopback by default; elsewhere needs a token")
+    port: int = Field(8080, ge=0, le=65535, description="0 = any free port (logged)")
+    token: Secret | None = Field(None, description="required (Bearer header or ?token=) when host is not loopback")
+    stream_fps: float = Field(10.0, gt=0, le=60, description="preview stream frame rate")
+    jpeg_quality: int = Field(75, ge=10, le=100)
+    healthy_within: float = Field(5.0, gt=0, le=3600, description="/healthz is 503 when no frame came for this long")
+
+    @field_validator("token")
+    @classmethod
+    def _token_off_loopback(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        host = info.data.get("host")
+        if host is not None and not is_loopback(host) and not (value and value.get_secret_value()):
+            raise ValueError(f"required when http.host ({host}) is not a loopback address")
+        return value
+
+
+class DaemonConfig(Section):
+    camera: CameraConfig = CameraConfig()
+    detection: DetectionConfig = DetectionConfig()
+    jsonl: JsonlConfig | None = JsonlConfig()
+    mqtt: MqttConfig | None = None
+    http: HttpConfig | None = HttpConfig()
+
+
+def read_file(path: Path) -> tuple[dict, dict[tuple, int]]:
+    """The raw mapping in a YAML or TOML file, and the line of each key path (YAML only)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text), {}
+        if suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+            data = {} if data is None else data
+            if not isinstance(data, dict):
+                raise ConfigError([f"{path}: the config must be a mapping of sections, got {type(data).__name__}"])
+            return data, _yaml_lines(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError([f"{path}: not valid {suffix[1:].upper()}: {exc}"]) from None
+    raise ConfigError([f"{path}: unknown config format {suffix!r} (use .yaml, .yml or .toml)"])
+
+
+def _yaml_lines(text: str) -> dict[tuple, int]:
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[path + (key.value,)] = key.start_mark.line + 1
+                walk(value, path + (key.value,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                lines[path + (i,)] = value.start_mark.line + 1
+                walk(value, path + (i,))
+
+    walk(yaml.compose(text), ())
+    return lines
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    """`overrides` on top of `base`, section by section; a None override switches a section off."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: dict | None = None) -> DaemonConfig:
+    """The file at `path` (if any) with `overrides` on top, validated; ConfigError lists every problem."""
+    data, lines = read_file(Path(path)) if path is not None else ({}, {})
+    data = merge(data, overrides or {})
+    try:
+        return DaemonConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err, path, lines) for err in exc.errors()]) from None
+
+
+def _describe(err: dict, path, lines: dict[tuple, int]) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (misspelt, or in the wrong section?)"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    elif not SECRET_KEYS & {str(p) for p in loc} and not isinstance(err.get("input"), dict | list):
+        message += f" (got {err['input']!r})"
+    where = ""
+    if path is not None:
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        where = f"{path}:{line}: " if line else f"{path}: "
+    return f"{where}{key}: {message}"
+
+
+def _host_port(text: str) -> dict:
+    """HOST:PORT, HOST, :PORT, PORT or [IPv6]:PORT -> {"host", "port"}; a port that is not a number is
+    passed on as given, so validation names the key."""
+    if text.isdigit():
+        host, port = "", text
+    elif text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    out: dict[str, Any] = {"host": host} if host else {}
+    if port:
+        out["port"] = int(port) if port.isdigit() else port
+    return out
+
+
+def cli_overrides(*, source: str | None = None, model: str | None = None, loop: bool = False,
+                  http: str | None = None, jsonl: str | None = None, mqtt: str | None = None,
+                  camera_name: str | None = None) -> dict:
+    """The `fer-edge run` flags as a config fragment; `off` switches the http or jsonl output off."""
+    camera: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    if source is not None:
+        camera["source"] = source
+    if loop:
+        camera["loop"] = True
+    if camera_name is not None:
+        camera["name"] = camera_name
+    if camera:
+        out["camera"] = camera
+    if model is not None:
+        out["detection"] = {"model": model}
+    if http is not None:
+        out["http"] = None if http == "off" else _host_port(http)
+    if jsonl is not None:
+        out["jsonl"] = None if jsonl == "off" else {"path": jsonl}
+    if mqtt is not None:
+        out["mqtt"] = _host_port(mqtt)
+    return out
