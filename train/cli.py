@@ -88,6 +88,7 @@ def cmd_train(args) -> int:
         learning_rate=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
         schedule=args.schedule, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
         patience=args.patience, seed=args.seed, max_steps_per_epoch=args.max_steps,
+        teacher=args.teacher, distill=args.distill,
         augment=Augment() if not args.no_augment else Augment(False, 0, 0, 0, 0, 0, 0),
     )
     command = "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
@@ -158,6 +159,10 @@ def register(sub) -> None:
     tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight)
     tr.add_argument("--patience", type=int, default=d.patience, help="early stopping on val accuracy (0 = off)")
     tr.add_argument("--no-augment", action="store_true")
+    tr.add_argument("--teacher", metavar="MODEL", help="distil from this trained model (.keras or .tflite): "
+                    "targets mix the labels with its probabilities on each training face")
+    tr.add_argument("--distill", type=float, default=d.distill,
+                    help=f"weight of the teacher's probabilities in the targets (default {d.distill})")
     tr.add_argument("--seed", type=int, default=d.seed)
     tr.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
     tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")

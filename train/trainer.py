@@ -34,6 +34,10 @@ class TrainConfig:
     seed: int = 1234
     augment: Augment = field(default_factory=Augment)
     max_steps_per_epoch: int | None = None  # for smoke runs
+    # Knowledge distillation: the targets mix the labels with a trained teacher's probabilities
+    # on each (unaugmented, flip-averaged) training face: (1 - distill) * one-hot + distill * teacher.
+    teacher: str | None = None
+    distill: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,8 +47,10 @@ class FaceBatches:
     """Shuffled, augmented (N, S, S, 1) float32 batches in uint8 range, one-hot labels."""
 
     def __init__(self, split: Split, batch_size: int, augment: Augment | None, seed: int,
-                 max_steps: int | None = None, sample_weights: np.ndarray | None = None):
+                 max_steps: int | None = None, sample_weights: np.ndarray | None = None,
+                 targets: np.ndarray | None = None):
         self.split, self.batch_size, self.augment = split, batch_size, augment
+        self.targets = targets if targets is not None else np.eye(NUM_CLASSES, dtype=np.float32)[split.labels]
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(len(split))
         self.max_steps = max_steps
@@ -80,7 +86,7 @@ class FaceBatches:
         if self.augment is not None:
             images = self.augment(images, self.rng)
         x = images[..., None].astype(np.float32)
-        y = np.eye(NUM_CLASSES, dtype=np.float32)[self.split.labels[sel]]
+        y = self.targets[sel]
         if self.sample_weights is not None:
             return x, y, self.sample_weights[self.split.labels[sel]]
         return x, y
@@ -148,6 +154,34 @@ def distribution_scope():
     return contextlib.nullcontext()
 
 
+def distillation_targets(split: Split, teacher: str | Path, weight: float, cache_dir: Path) -> np.ndarray:
+    """(1 - weight) * one-hot + weight * the teacher's flip-averaged probabilities, per training face.
+    The teacher's probabilities are cached in cache_dir, keyed on the teacher file and the faces."""
+    import hashlib
+
+    from edge_runtime.metadata import sha256_file
+    from train.evaluate import load_predictor, predict_probs
+
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"distillation weight {weight}: expected a value in [0, 1]")
+    teacher = Path(teacher)
+    if not teacher.exists():
+        raise ValueError(f"teacher model {teacher}: no such file")
+    key = hashlib.sha256(sha256_file(teacher).encode() + split.images.tobytes()).hexdigest()[:16]
+    cache = cache_dir / f"teacher-{key}.npy"
+    if cache.exists():
+        probs = np.load(cache)
+    else:
+        predictor = load_predictor(teacher)
+        if list(predictor.labels) != list(LABELS):
+            raise ValueError(f"teacher {teacher}: labels {predictor.labels} are not fer-edge's {list(LABELS)}")
+        probs = predict_probs(predictor, split.images, tta="flip").astype(np.float32)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.save(cache, probs)
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[split.labels]
+    return (1.0 - weight) * onehot + weight * probs
+
+
 def _best_so_far(history_csv: Path) -> float | None:
     if not history_csv.exists():
         return None
@@ -176,7 +210,10 @@ def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, 
                          f"the data are {train_split.images.shape[1]}x{train_split.images.shape[2]}")
     keras.utils.set_random_seed(cfg.seed)
     weights = class_weights(train_split.labels, cfg.class_weight)
-    batches = FaceBatches(train_split, cfg.batch_size, cfg.augment, cfg.seed, cfg.max_steps_per_epoch, weights)
+    targets = (distillation_targets(train_split, cfg.teacher, cfg.distill, out / "teacher")
+               if cfg.teacher else None)
+    batches = FaceBatches(train_split, cfg.batch_size, cfg.augment, cfg.seed, cfg.max_steps_per_epoch, weights,
+                          targets)
     seq = batches.as_keras()
     val = FaceBatches(val_split, 256, None, cfg.seed).as_keras()
     with distribution_scope():

@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from edge_runtime.labels import NUM_CLASSES  # noqa: E402
-from train.architectures import ARCHITECTURES, build_model, get_arch  # noqa: E402
+from train.architectures import ARCHITECTURES, build_model, count_macs, get_arch  # noqa: E402
 
 _built: dict[str, keras.Model] = {}
 
@@ -29,6 +29,27 @@ def test_deep_cnn_matches_the_published_table():
 
 def test_default_fits_the_device_budget():
     assert _model("fer_vgg").count_params() <= 2_000_000
+
+
+def test_multiply_adds_count_conv_depthwise_and_dense():
+    inp = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inp)  # 8*8*4 outputs x 9 taps x 1 channel = 2304
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)  # 4*4*4 outputs x 9 taps = 576
+    x = keras.layers.Conv2D(6, 1)(x)  # 4*4*6 outputs x 4 channels = 384
+    x = keras.layers.Flatten()(x)
+    out = keras.layers.Dense(7)(x)  # 96 x 7 = 672
+    assert count_macs(keras.Model(inp, out)) == 2304 + 576 + 384 + 672
+
+
+def test_fer_mobile_is_ten_times_cheaper_than_fer_vgg():
+    mobile, vgg = count_macs(_model("fer_mobile")), count_macs(_model("fer_vgg"))
+    assert mobile <= 7_000_000 and vgg >= 10 * mobile, (mobile, vgg)
+    assert _model("fer_mobile").count_params() <= 300_000
+    # Only layer types the int8 converter and the Edge TPU compiler map (no SeparableConv2D, no
+    # activations outside ReLU, no Flatten over a dynamic batch).
+    kinds = {type(layer).__name__ for layer in _model("fer_mobile").layers}
+    assert kinds <= {"InputLayer", "Rescaling", "Conv2D", "DepthwiseConv2D", "BatchNormalization", "ReLU", "Add",
+                     "GlobalAveragePooling2D", "Dropout", "Dense"}, kinds
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))

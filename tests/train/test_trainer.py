@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
@@ -99,3 +101,49 @@ def test_resume_without_an_interrupted_run_is_refused(splits, tmp_path):
 def test_data_of_the_wrong_size_for_the_preset_is_refused(splits, tmp_path):
     with pytest.raises(ValueError, match="100x100"):
         train(*splits, _config(arch="valid_cnn_100"), tmp_path / "run", verbose=0)
+
+
+TEACHER = Path(__file__).resolve().parents[2] / "models" / "fer_cnn.keras"
+
+
+def test_distillation_targets_mix_the_labels_with_the_teacher(class_coded_faces, tmp_path, monkeypatch):
+    from train import evaluate
+    from train.trainer import distillation_targets
+
+    images, labels = class_coded_faces(14, seed=3)
+    split = Split(images, labels)
+    onehot = np.eye(len(LABELS), dtype=np.float32)[labels]
+    teacher = evaluate.predict_probs(evaluate.load_predictor(TEACHER), images, tta="flip")
+
+    targets = distillation_targets(split, TEACHER, 0.3, tmp_path / "cache")
+    np.testing.assert_allclose(targets, 0.7 * onehot + 0.3 * teacher, atol=1e-5)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(distillation_targets(split, TEACHER, 0.0, tmp_path / "cache"), onehot)
+
+    # The teacher ran once: the same faces now come from the cache, other faces need the teacher again.
+    assert len(list((tmp_path / "cache").glob("teacher-*.npy"))) == 1
+
+    def no_teacher(path, **kwargs):
+        raise AssertionError("the teacher ran again")
+
+    monkeypatch.setattr(evaluate, "load_predictor", no_teacher)
+    np.testing.assert_allclose(distillation_targets(split, TEACHER, 1.0, tmp_path / "cache"), teacher, atol=1e-5)
+    with pytest.raises(AssertionError, match="ran again"):
+        distillation_targets(Split(images[:7], labels[:7]), TEACHER, 0.5, tmp_path / "cache")
+
+
+def test_distillation_refuses_a_bad_weight_or_a_missing_teacher(class_coded_faces, tmp_path):
+    from train.trainer import distillation_targets
+
+    split = Split(*class_coded_faces(7))
+    with pytest.raises(ValueError, match=r"distillation weight 1\.5"):
+        distillation_targets(split, TEACHER, 1.5, tmp_path)
+    with pytest.raises(ValueError, match="nope.keras: no such file"):
+        distillation_targets(split, tmp_path / "nope.keras", 0.5, tmp_path)
+
+
+def test_training_with_a_teacher_records_it(splits, tmp_path):
+    meta = train(*splits, _config(epochs=1, teacher=str(TEACHER), distill=0.5), tmp_path / "run", verbose=0)
+    assert meta["training"]["config"]["teacher"] == str(TEACHER)
+    assert meta["training"]["config"]["distill"] == 0.5
+    assert list((tmp_path / "run" / "teacher").glob("teacher-*.npy"))
