@@ -31,6 +31,7 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
     card = dict(meta)
     card.update(
         name=name,
+        multiply_adds=_multiply_adds(target),
         sha256=sha256_file(target),
         bytes=target.stat().st_size,
         evaluation={
@@ -47,6 +48,14 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
     )
     write_json_atomic(models_dir / f"{name}.json", card)
     return target
+
+
+def _multiply_adds(model_path: Path) -> int:
+    import keras
+
+    from train.architectures import count_macs
+
+    return count_macs(keras.saving.load_model(model_path))
 
 
 def _converted_siblings(models_dir: Path, name: str) -> dict:

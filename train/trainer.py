@@ -195,7 +195,7 @@ def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, 
     """Train, keep the best epoch on val accuracy, and write model.keras + model.json into `out`."""
     import keras
 
-    from train.architectures import build_model, get_arch
+    from train.architectures import build_model, count_macs, get_arch
 
     out = Path(out)
     backup = out / "backup"
@@ -249,6 +249,7 @@ def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, 
         "preprocessing": Preprocessing(size=arch.input_size).to_dict(),
         "arch": cfg.arch,
         "parameters": int(best.count_params()),
+        "multiply_adds": count_macs(best),
         "training": {
             "config": cfg.to_dict(),
             "data": data_path,

@@ -1,0 +1,57 @@
+"""`fer-edge publish`: a finished run becomes models/NAME.keras with a model card that carries the
+evaluation, the cost per face and the parity of the TFLite builds beside it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from edge_runtime.metadata import sha256_file, write_json_atomic  # noqa: E402
+from train.architectures import build_model, count_macs  # noqa: E402
+from train.data import Split  # noqa: E402
+from train.publish import publish  # noqa: E402
+from train.report import write_report  # noqa: E402
+
+
+@pytest.fixture
+def finished_run(tmp_path, class_coded_faces):
+    run = tmp_path / "run"
+    run.mkdir()
+    model = build_model("shallow_cnn")
+    model.save(run / "model.keras")
+    write_json_atomic(run / "model.json", {"name": "model", "format": "keras", "arch": "shallow_cnn",
+                                           "preprocessing": {"size": 48, "margin": 0.0, "color": "gray"}})
+    write_report(run / "model.keras", Split(*class_coded_faces(14)), run / "report")
+    return run, count_macs(model)
+
+
+def test_publish_writes_the_model_and_its_card(finished_run, tmp_path):
+    run, macs = finished_run
+    models = tmp_path / "models"
+    models.mkdir()
+    # A converted sibling, as `fer-edge convert` leaves it: its size and parity go into the card.
+    (models / "fer_x_int8.tflite").write_bytes(b"x" * 10)
+    write_json_atomic(models / "fer_x_int8.json", {"format": "tflite", "precision": "int8", "size_bytes": 10,
+                                                   "sha256": "ab", "parity": {"accuracy_drop": 0.001,
+                                                                              "per_class": {"happy": 0.0}}})
+    target = publish(run, "fer_x", models)
+
+    card = json.loads((models / "fer_x.json").read_text())
+    assert target == models / "fer_x.keras" and card["sha256"] == sha256_file(target)
+    assert card["name"] == "fer_x" and card["arch"] == "shallow_cnn"
+    assert card["multiply_adds"] == macs > 0
+    assert card["evaluation"]["faces"] == 14 and card["evaluation"]["single_crop"] is True
+    assert card["report"]["confusion_matrix"] == "fer_x_report/confusion_matrix.png"
+    assert (models / card["report"]["confusion_matrix"]).exists()
+    assert card["tflite"]["int8"] == {"file": "fer_x_int8.tflite", "size_bytes": 10, "sha256": "ab",
+                                      "parity": {"accuracy_drop": 0.001}}
+
+
+def test_publish_names_what_an_unfinished_run_lacks(finished_run, tmp_path):
+    run, _ = finished_run
+    (run / "report" / "metrics.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"metrics\.json: missing"):
+        publish(run, "fer_x", tmp_path)
