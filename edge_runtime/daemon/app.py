@@ -143,7 +143,7 @@ class Daemon:
                 self.preview.put(jpeg.tobytes())
 
     def _camera_changes(self) -> None:
-        """Publish camera online/offline transitions; faces end when the camera goes away."""
+        """Counters and rates from the capture thread, and its online/offline transitions."""
         capture, m = self.capture, self.metrics
         m.set_total(m.frames_captured, capture.captured)
         m.set_total(m.frames_skipped, capture.skipped)
@@ -154,17 +154,19 @@ class Daemon:
         m.camera_fps.set(camera_fps)
         m.processed_fps.set(processed_fps)
         self._set_state(camera_fps=camera_fps, processed_fps=processed_fps)
-        online = "online" if capture.online else "offline"
-        if online == self.state.camera_state and capture.reason == self.state.reason:
-            return
+        while capture.changes:
+            self._camera_change(*capture.changes.popleft())
+
+    def _camera_change(self, online: bool, reason: str, reconnects: int) -> None:
+        """The camera went online or offline: publish it; faces end when the camera goes away."""
         wall = time.time()
-        if online == "offline":
+        if not online:
             self._end_events(wall)
             self.pipeline.reset()
-            self._set_state(faces=())
-        self._set_state(camera_state=online, reason=capture.reason)
-        self._emit("camera", {"type": "camera", "camera": self.config.camera.name, "state": online,
-                              "reason": capture.reason, "reconnects": capture.reconnects, "time": round(wall, 3)})
+        state = "online" if online else "offline"
+        self._set_state(camera_state=state, reason=reason, **({} if online else {"faces": ()}))
+        self._emit("camera", {"type": "camera", "camera": self.config.camera.name, "state": state,
+                              "reason": reason, "reconnects": reconnects, "time": round(wall, 3)})
 
     def _set_state(self, **changes) -> None:
         """Replace the shared snapshot; the sinks hear of it when what they publish changed."""
@@ -198,9 +200,9 @@ class Daemon:
         """End open events, publish the camera offline, flush and close every output."""
         self.notifier.stopping()
         self.capture.stop()
-        wall = time.time()
-        self._end_events(wall)
-        self._set_state(faces=(), camera_state="offline", reason="stopped")
+        if self.state.camera_state == "online":
+            self._camera_change(False, "stopped", self.capture.reconnects)
+        self._end_events(time.time())
         self._close_outputs()
         log.info("stopped after %d frames (%d skipped, %d reconnects)", self._processed.total,
                  self.capture.skipped, self.capture.reconnects)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,10 @@ from edge_runtime.daemon.watchdog import Backoff, CameraWatchdog
 from edge_runtime.sources import Frame, Source
 
 log = logging.getLogger("fer_edge.capture")
+
+
+class FrozenError(RuntimeError):
+    """The camera delivers the same picture over and over."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class Capture:
         self.online = False
         self.finished = False
         self.reason = "starting"
+        # Every online/offline transition, in order, for the processing loop to publish: (online, reason, reconnects).
+        self.changes: deque[tuple[bool, str, int]] = deque(maxlen=100)
         self._slot: Captured | None = None
         self._ready = threading.Condition()
         self._stop = threading.Event()
@@ -72,7 +79,7 @@ class Capture:
     def poll(self) -> None:
         """Called by the processing loop between frames: abandon a capture that stopped delivering."""
         if self.online and self.watchdog.stalled(self.clock()):
-            self._offline(f"no frame for {self.camera.watchdog.no_frame_seconds:g} s")
+            self._offline(f"no frame for {self.camera.watchdog.no_frame_seconds:g} s", self._generation)
             self._generation += 1
             self._spawn()
 
@@ -94,7 +101,7 @@ class Capture:
             try:
                 source = self.open_source()
             except Exception as exc:  # noqa: BLE001 - any failure to open is a camera fault, never fatal
-                self._offline(f"cannot open: {exc}")
+                self._offline(f"cannot open: {exc}", generation)
                 first = False
                 continue
             if not first:
@@ -102,8 +109,11 @@ class Capture:
             first = False
             try:
                 ended = self._read(source, generation)
+            except FrozenError as exc:
+                self._offline(str(exc), generation)
+                continue
             except Exception as exc:  # noqa: BLE001 - read errors reopen the camera
-                self._offline(f"read error: {exc}")
+                self._offline(f"read error: {exc}", generation)
                 continue
             finally:
                 source.close()
@@ -146,19 +156,20 @@ class Capture:
 
     def _online(self) -> None:
         self.online, self.reason = True, "online"
+        self.changes.append((True, self.reason, self.reconnects))
         log.info("camera %s online", self.camera.name)
 
-    def _offline(self, reason: str) -> None:
+    def _offline(self, reason: str, generation: int) -> None:
+        if generation != self._generation:
+            return  # an abandoned capture thread whose hung read finally returned: it has no say
         if self.online or reason != self.reason:
             log.warning("camera %s offline: %s", self.camera.name, reason)
+            self.changes.append((False, reason, self.reconnects))
         self.online, self.reason = False, reason
 
     def _finish(self) -> None:
         with self._ready:
             self.finished = True
             self.online, self.reason = False, "end of file"
+            self.changes.append((False, self.reason, self.reconnects))
             self._ready.notify_all()
-
-
-class FrozenError(RuntimeError):
-    """The camera delivers the same picture over and over."""

@@ -1,0 +1,87 @@
+"""`fer-edge run` as a process: SIGTERM / SIGINT end it cleanly within 2 s with `end` events for open
+faces; a file source without --loop ends with status 0; sd_notify READY / WATCHDOG / STOPPING reach a
+real notify socket; the unit file is printed filled in."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from edge_runtime.cli import main
+
+from .conftest import SAMPLE, daemon_command, wait_for
+
+
+def events(path):
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_open_faces_and_exits_0_within_2_s(tmp_path, spawn, model, sig):
+    jsonl = tmp_path / "events.jsonl"
+    proc = spawn(["--source", str(SAMPLE), "--loop", "--model", str(model), "--jsonl", str(jsonl),
+                  "--http", "off", "--camera-name", "sig"])
+    wait_for(lambda: sum(e["type"] == "new" for e in events(jsonl)) >= 3, 30, "three faces")
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    status = proc.wait(5)
+    took = time.monotonic() - sent
+    assert status == 0, proc.stderr.read()
+    assert took < 2.0, f"took {took:.2f} s to stop"
+    records = events(jsonl)
+    started = {e["id"] for e in records if e["type"] == "new"}
+    ended = {e["id"] for e in records if e["type"] == "end"}
+    assert started == ended
+    assert records[-1] == {**records[-1], "type": "camera", "state": "offline", "reason": "stopped"}
+    assert all(e["end_time"] >= e["start_time"] for e in records if e["type"] == "end")
+
+
+def test_file_source_without_loop_ends_with_status_0(tmp_path, model):
+    jsonl = tmp_path / "events.jsonl"
+    proc = subprocess.run(daemon_command("--source", str(SAMPLE), "--model", str(model), "--jsonl", str(jsonl),
+                                         "--http", "off"), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    records = events(jsonl)
+    kinds = [e["type"] for e in records]
+    assert kinds.count("new") == 3 and kinds.count("end") == 3, kinds
+    assert records[-1] == {**records[-1], "type": "camera", "state": "offline", "reason": "end of file"}
+    for e in records:
+        if e["type"] != "camera":
+            assert {"camera", "track", "label", "score", "probabilities", "box", "start_time", "frame_time"} <= set(e)
+
+
+def test_sd_notify_ready_watchdog_stopping(tmp_path, spawn, model):
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(30)
+        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"}
+        proc = spawn(["--source", str(SAMPLE), "--loop", "--model", str(model), "--jsonl", "off", "--http", "off"],
+                     env=env)
+        messages = [sock.recv(4096).decode()]
+        assert messages[0].startswith("READY=1\nSTATUS=camera camera: ")
+        # Pings every WATCHDOG_USEC / 2 from the processing loop.
+        messages += [sock.recv(4096).decode() for _ in range(3)]
+        assert messages[1:] == ["WATCHDOG=1"] * 3
+        proc.send_signal(signal.SIGTERM)
+        while (message := sock.recv(4096).decode()) == "WATCHDOG=1":
+            pass
+        assert message == "STOPPING=1"
+        assert proc.wait(5) == 0
+
+
+def test_print_unit(capsys):
+    assert main(["service", "print-unit", "--config", "/etc/fer-edge/porch.yaml", "--user", "fer",
+                 "--watchdog", "20"]) == 0
+    unit = capsys.readouterr().out
+    for line in ("Type=notify", "WatchdogSec=20", "Restart=on-failure", "StartLimitBurst=5", "User=fer",
+                 "SupplementaryGroups=video", "StateDirectory=fer-edge"):
+        assert f"\n{line}\n" in unit
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_start.endswith(" run --config /etc/fer-edge/porch.yaml")
+    assert os.path.isabs(exec_start.removeprefix("ExecStart=").split()[0])
+    assert "${" not in unit
