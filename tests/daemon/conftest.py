@@ -244,9 +244,12 @@ class Subscriber:
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: [c.subscribe(t, qos=1) for t in topics]
+        self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in topics])
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.connect("127.0.0.1", port, keepalive=10)
         self.client.loop_start()
+        assert subscribed.wait(5), f"no SUBACK from the broker on port {port}"
 
     def _on_message(self, client, userdata, msg) -> None:
         with self._lock:

@@ -24,8 +24,10 @@ SCRIPT = textwrap.dedent("""
 
     sys.meta_path.insert(0, Block())
     import edge_runtime
-    for module in pkgutil.iter_modules(edge_runtime.__path__):
-        importlib.import_module(f"edge_runtime.{module.name}")
+    # Every module, the daemon's (config, capture, sinks, HTTP, systemd) included.
+    modules = [m.name for m in pkgutil.walk_packages(edge_runtime.__path__, "edge_runtime.")]
+    for name in modules:
+        importlib.import_module(name)
 
     from edge_runtime.classifier import Classifier
     from edge_runtime.cli import build_parser, main
@@ -39,8 +41,10 @@ SCRIPT = textwrap.dedent("""
     with open_source(image) as source:
         faces = [f for frame in source for f in pipeline.process(frame, still=True).faces]
     status = main(["detect", image, "--model", model, "--json"])
+    daemon_status = main(["run", "--source", image, "--model", model, "--jsonl", sys.argv[4], "--http", "off"])
     print(json.dumps({
         "faces": len(faces), "labels": [f.emotion.label for f in faces], "status": status,
+        "daemon_status": daemon_status, "modules": modules,
         "epilog": epilog, "loaded": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED),
     }))
 """)
@@ -50,13 +54,17 @@ def test_detection_and_classification_without_tensorflow(tmp_path, frontal_faces
     frame, _ = next(render(frontal_faces[:2], SceneOptions(frames=1, seed=40)))
     image = tmp_path / "two_faces.png"
     cv2.imwrite(str(image), frame)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, ",".join(BLOCKED), str(image), str(int8_model)],
+    jsonl = tmp_path / "events.jsonl"
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, ",".join(BLOCKED), str(image), str(int8_model), str(jsonl)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     report = json.loads(lines[-1])
     assert report["loaded"] == []
     assert report["faces"] == 2 and report["status"] == 0
+    # The camera daemon runs too: it reads the image as a one-frame file source and ends cleanly.
+    assert report["daemon_status"] == 0 and "edge_runtime.daemon.sinks.mqtt" in report["modules"]
+    assert [json.loads(line)["type"] for line in jsonl.read_text().splitlines()] == ["camera", "camera"]
     # The CLI printed one JSON line per face before the report.
     assert [json.loads(line)["label"] for line in lines[:-1]] == report["labels"]
     # The workstation commands are missing here, and the CLI says so instead of failing.
