@@ -98,9 +98,11 @@ class Classifier:
             faces = faces[None]
         n, bs = len(faces), self.batch_size
         out = np.empty((n, len(self.labels)), dtype=np.float32)
+        # uint8 faces stay uint8 up to quantize(), which maps them onto an exact int8/uint8 input for free.
+        dtype = np.uint8 if faces.dtype == np.uint8 else np.float32
         for start in range(0, n, bs):
             chunk = faces[start : start + bs]
-            batch = np.zeros(self.input.shape, dtype=np.float32)
+            batch = np.zeros(self.input.shape, dtype=dtype)
             batch[: len(chunk), ..., 0] = chunk
             self.interpreter.set_tensor(self.input.index, quantize(batch, self.input))
             self.interpreter.invoke()
