@@ -4,6 +4,7 @@ Run pinned to one core, e.g.
 
     taskset -c 0 python bench/runtime_bench.py --model models/fer_cnn_int8.tflite
 
+`python -m bench` compares fer-edge with its peer; this script looks closer at the runtime alone.
 Every timing is reported twice: wall clock, and CPU time of this process (what the work
 costs on one core even when other processes compete for it). Full-frame Haar at 640x480
 is measured in the same run as a yardstick, so figures from a busy machine can be scaled.
@@ -24,6 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.latency import per_face_ms, time_faces
+from bench.pipeline_fps import match
+from bench.timing import Clock
 from edge_runtime.classifier import Classifier, default_model_path
 from edge_runtime.detector import HaarDetector, HaarOptions
 from edge_runtime.labels import LABELS
@@ -33,17 +37,6 @@ from edge_runtime.sources import VideoSource
 from edge_runtime.synthetic import SceneOptions, is_frontal, read_faces, render, write_video
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Clock:
-    """Wall and process-CPU seconds of a block."""
-
-    def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
 def fer_faces(root: Path, split: str, n: int, seed: int) -> list[Path]:
@@ -57,16 +50,7 @@ def fer_faces(root: Path, split: str, n: int, seed: int) -> list[Path]:
 def bench_latency(model: Path, faces: list[Path]) -> dict:
     clf = Classifier(model, num_threads=1)
     crops = np.stack([preprocess_face(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)) for p in faces])
-    clf.predict(crops[:20])
-    wall, cpu = [], []
-    for crop in crops:
-        w, c = time.perf_counter(), time.thread_time()
-        clf.predict(crop)
-        wall.append(time.perf_counter() - w)
-        cpu.append(time.thread_time() - c)
-    ms = lambda v, q: float(np.percentile(v, q) * 1e3)  # noqa: E731
-    return {"faces": len(crops), "wall_median_ms": ms(wall, 50), "wall_p90_ms": ms(wall, 90),
-            "cpu_median_ms": ms(cpu, 50), "cpu_p90_ms": ms(cpu, 90)}
+    return per_face_ms(*time_faces(clf.predict, crops))
 
 
 def haar_reference(frames: list[np.ndarray]) -> dict:
@@ -87,13 +71,13 @@ def run_video(model: Path, video: Path, truth, options: PipelineOptions) -> dict
         results = [pipeline.process(frame) for frame in source]
     for result, placements in zip(results, truth):
         matched = set()
-        for p in placements:
+        for p, found in zip(placements, match([f.box for f in result.faces], [p.box for p in placements])):
             total += 1
-            best = max(result.faces, key=lambda f, b=p.box: b.iou(f.box), default=None)
-            if best is not None and p.box.iou(best.box) >= 0.4:
+            if found is not None:
+                track = result.faces[found].track
                 hits += 1
-                matched.add(best.track)
-                ids.setdefault(p.face, set()).add(best.track)
+                matched.add(track)
+                ids.setdefault(p.face, set()).add(track)
         false += sum(f.track not in matched for f in result.faces)
     n = len(results)
     return {"frames": n, "fps_wall": n / t.wall, "fps_cpu": n / t.cpu, "ms_cpu": t.cpu / n * 1e3,

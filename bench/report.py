@@ -1,0 +1,156 @@
+"""RESULTS.md (tables, targets, machine, date, command) and results.json (every raw number)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("fer-edge", "numpy", "opencv-python-headless", "ai-edge-litert", "tensorflow-cpu", "tensorflow",
+            "keras", "scikit-learn", "fer")
+TARGET_ACCURACY_PP = 10.0
+TARGET_FPS_RATIO = 10.0
+TARGET_INT8_MS = 0.3
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    versions = {}
+    for name in PACKAGES:
+        with contextlib.suppress(PackageNotFoundError):
+            versions[name] = version(name)
+    return {"cpu": cpu, "cores": os.cpu_count(), "cores_allowed": len(os.sched_getaffinity(0)),
+            "load_average": os.getloadavg(), "python": platform.python_version(), "system": platform.platform(),
+            "packages": versions}
+
+
+def _f(v, fmt="{:.2f}") -> str:
+    return "–" if v is None else fmt.format(v)
+
+
+def _pct(v) -> str:
+    return _f(None if v is None else v * 100, "{:.2f} %")
+
+
+def _range(lo, hi, fmt="{:.3f}") -> str:
+    return f"{fmt.format(lo)}–{fmt.format(hi)}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def accuracy_section(results: dict) -> list[str]:
+    rows = [[f"`{r['model']}`", r["group"], r["kind"], _pct(r["accuracy"]), _pct(r["macro_f1"]),
+             _f(r["parameters"], "{:,}"), f"{r['bytes'] / 1e6:.3f} MB", r["note"] or ""] for r in results["accuracy"]]
+    split = results["split"]
+    return [f"## Accuracy on `{results['data']}` [{split['name']}], {split['faces']:,} faces, single crop", "",
+            *_table(["model", "group", "kind", "accuracy", "macro-F1", "parameters", "file", "note"], rows), ""]
+
+
+def latency_section(results: dict) -> list[str]:
+    rows = [[f"`{r['model']}`", f"{r['wall_median_ms']:.3f}", _range(*r["wall_median_range_ms"]),
+             f"{r['wall_p90_ms']:.3f}", f"{r['cpu_median_ms']:.3f}", f"{r['cpu_p90_ms']:.3f}", str(r["faces"]),
+             str(r["runs"])] for r in results["latency"]]
+    return [f"## Per-face latency, one thread pinned to CPU {results['cpu']} (ms)", "",
+            "From the uint8 crop at the model's input size to probabilities. Median over runs of each run's "
+            "per-face median / p90; the range is the runs' medians, min–max. CPU = thread CPU time.", "",
+            *_table(["model", "median", "runs' range", "p90", "CPU median", "CPU p90", "faces", "runs"], rows), ""]
+
+
+def pipeline_section(results: dict) -> list[str]:
+    p = results["pipeline"]
+    rows = []
+    for system, s in p.items():
+        clips = ", ".join(f"{c['faces']}: {c['recall']:.3f}" for c in s["clips"])
+        rows.append([system, f"{s['fps_wall']['median']:.1f}", _range(s["fps_wall"]["min"], s["fps_wall"]["max"],
+                     "{:.1f}"), f"{s['fps_cpu']['median']:.1f}", f"{s['recall']:.3f}", clips,
+                     f"{s['false_per_frame']:.3f}", str(s["frames"]), str(s["fps_wall"]["runs"])])
+    lines = [f"## Pipeline FPS on one core (CPU {results['cpu']}), 640x480 video, every frame", "",
+             "fer-edge: `fer-edge detect`'s pipeline (Haar at 320 px every 10 frames, faces followed in between, "
+             "int8 classification every 2nd frame per face). Peer: `FER(mtcnn=False).detect_emotions(frame)` "
+             "(Haar on the full frame, TFLite per face). Both decode the mp4 in the timed loop. Recall and false "
+             "detections against the known boxes (IoU >= 0.4).", "",
+             *_table(["system", "FPS (wall)", "runs' range", "FPS (CPU time)", "recall", "recall by faces in frame",
+                      "false detections / frame", "frames", "runs"], rows), ""]
+    if "peer" in p:
+        wall, cpu = (p["fer-edge"][k]["median"] / p["peer"][k]["median"] for k in ("fps_wall", "fps_cpu"))
+        lines += [f"Ratio fer-edge / peer: {wall:.1f}x (wall), {cpu:.1f}x (CPU time).", ""]
+    return lines
+
+
+def daemon_section(results: dict) -> list[str]:
+    d = results["daemon"]
+    if not d["available"]:
+        return ["## Daemon (`fer-edge run`)", "", f"Not available: {d['note']}.", ""]
+    h, r = d["time_to_healthy_s"], d["rss_after_warmup_mb"]
+    return ["## Daemon (`fer-edge run --source VIDEO --loop --http`)", "",
+            *_table(["figure", "median", "runs' range", "runs"], [
+                ["time to healthy (/healthz 200)", f"{h['median']:.2f} s", _range(h["min"], h["max"], "{:.2f}"),
+                 str(h["runs"])],
+                [f"RSS after {d['warmup_s']:.0f} s warm-up", f"{r['median']:.1f} MB", _range(r["min"], r["max"],
+                 "{:.1f}"), str(r["runs"])],
+                [f"RSS growth over the next {d['held_s']:.0f} s", f"{d['rss_growth_mb']:+.1f} MB", "", "1"]]), ""]
+
+
+def sizes_section(results: dict) -> list[str]:
+    rows = [[f"`{r['model']}`", f"{r['bytes']:,}",
+             "" if "edgetpu_check" not in r else "<br>".join(r["edgetpu_check"]["output"].splitlines()[:4])
+             .replace("|", "\\|")] for r in results["sizes"]]
+    return ["## Model sizes and `fer-edge edgetpu check`", "", *_table(["model", "bytes", "edgetpu check"], rows), ""]
+
+
+def targets(results: dict) -> list[list[str]]:
+    rows = []
+    acc = {r["model"]: r for r in results.get("accuracy", [])}
+    model = Path(results["model"]).name
+    peers = [r for r in acc.values() if r["group"] == "peer" and r["accuracy"] is not None]
+    if model in acc and peers:
+        best = max(peers, key=lambda r: r["accuracy"])
+        gap = (acc[model]["accuracy"] - best["accuracy"]) * 100
+        rows.append([f"int8 accuracy >= peer + {TARGET_ACCURACY_PP:.0f} pp",
+                     f"{acc[model]['accuracy'] * 100:.2f} % vs {best['accuracy'] * 100:.2f} % (`{best['model']}`): "
+                     f"{gap:+.2f} pp", "met" if gap >= TARGET_ACCURACY_PP else "NOT met"])
+    p = results.get("pipeline", {})
+    if "peer" in p:
+        ratio = p["fer-edge"]["fps_wall"]["median"] / p["peer"]["fps_wall"]["median"]
+        recall_ok = p["fer-edge"]["recall"] >= p["peer"]["recall"]
+        rows.append([f"pipeline FPS >= {TARGET_FPS_RATIO:.0f}x peer at equal or better recall",
+                     f"{ratio:.1f}x; recall {p['fer-edge']['recall']:.3f} vs {p['peer']['recall']:.3f}",
+                     "met" if ratio >= TARGET_FPS_RATIO and recall_ok else "NOT met"])
+    int8 = next((r for r in results.get("latency", []) if r["kind"] == "int8"), None)
+    if int8:
+        rows.append([f"per-face int8 <= {TARGET_INT8_MS} ms", f"{int8['wall_median_ms']:.3f} ms median "
+                     f"(p90 {int8['wall_p90_ms']:.3f} ms)", "met" if int8["wall_median_ms"] <= TARGET_INT8_MS
+                     else "NOT met"])
+    return rows
+
+
+def markdown(results: dict) -> str:
+    m, peer = results["machine"], results["peer"]
+    pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    lines = ["# fer-edge benchmarks against peers", "",
+             f"Written by `{results['command']}` on {results['date']} in {results['total_seconds']:.0f} s. "
+             "Raw numbers: [results.json](results.json).", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores ({m['cores_allowed']} allowed), load average "
+             f"{', '.join(f'{v:.2f}' for v in m['load_average'])} at the end; {m['system']}; Python {m['python']}; "
+             f"{pk}.", "",
+             f"Peer: `{peer['package']}` ({'installed' if peer['installed'] else 'NOT installed'}; "
+             f"`{peer['install']}`). Model of the targets: `{Path(results['model']).name}`.", ""]
+    rows = targets(results)
+    if rows:
+        lines += ["## Targets", "", *_table(["target", "measured", "verdict"], rows), ""]
+    for part, section in (("accuracy", accuracy_section), ("latency", latency_section),
+                          ("pipeline", pipeline_section), ("daemon", daemon_section), ("sizes", sizes_section)):
+        if part in results:
+            lines += section(results)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write(results: dict, out: Path) -> None:
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "RESULTS.md").write_text(markdown(results))

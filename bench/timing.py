@@ -1,0 +1,40 @@
+"""Clocks and the spread of repeated runs."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+
+class Clock:
+    """Wall and process-CPU seconds of a block."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def spread(values) -> dict:
+    """Median of repeated runs and how far they strayed (min, max, relative range)."""
+    v = np.asarray(values, dtype=float)
+    median = float(np.median(v))
+    return {"median": median, "min": float(v.min()), "max": float(v.max()), "runs": len(v),
+            "range_pct": float((v.max() - v.min()) / median * 100) if median else 0.0}
+
+
+def pin_to_one_cpu(cpu: int) -> None:
+    """This process (a benchmark worker) runs on `cpu` alone, with OpenCV single-threaded."""
+    import cv2
+
+    os.sched_setaffinity(0, {cpu})
+    cv2.setNumThreads(1)
+
+
+def default_cpu() -> int:
+    """The last CPU this process may use: the one a 2-core machine's other work is least likely to pick first."""
+    return max(os.sched_getaffinity(0))
