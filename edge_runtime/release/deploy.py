@@ -1,0 +1,249 @@
+"""`fer-edge deploy BUNDLE --host USER@HOST`: copy, verify, install, switch, restart, check, roll back.
+
+Everything on the device goes through the system `ssh` and `scp` (keys, agents and ~/.ssh/config work
+as they do by hand) and through the bundle's own install.sh, so a deploy does what a person at the
+Pi would do:
+
+    PREFIX/incoming/VERSION/     the unpacked bundle, verified against its manifest there
+    PREFIX/releases/VERSION/     installed by its install.sh (files + venv)
+    PREFIX/current               switched atomically by install.sh (ln -sfn + mv -T)
+
+A release that does not become healthy within the timeout is undone: the previous release's own
+install.sh makes it current again and restarts it, and the failed release is removed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_runtime.release.bundle import CONFIG_NAME, DEFAULT_PREFIX, UNIT_NAME
+from edge_runtime.release.manifest import verify_tarball
+
+
+class DeployError(RuntimeError):
+    """The deploy failed; `rolled_back` says whether the previous release is current again."""
+
+    def __init__(self, message: str, rolled_back: bool = False):
+        super().__init__(message)
+        self.rolled_back = rolled_back
+
+
+@dataclass
+class DeployOptions:
+    bundle: Path
+    host: str
+    port: int | None = None
+    identity: Path | None = None
+    prefix: str = DEFAULT_PREFIX
+    keep: int = 3
+    timeout: float = 60.0
+    health_url: str | None = None
+    health_cmd: str | None = None
+    python: str = "python3"
+    sudo: bool = False
+    systemd: bool = True
+    ssh_options: list[str] = field(default_factory=list)
+    log: Callable[[str], None] = print
+
+
+@dataclass(frozen=True)
+class Deployed:
+    version: str
+    previous: str | None
+    seconds: dict[str, float]
+
+
+class Device:
+    """Shell scripts run on USER@HOST over the system ssh; files copied with scp."""
+
+    def __init__(self, opts: DeployOptions):
+        self.opts = opts
+        self.common = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        if opts.identity:
+            self.common += ["-i", str(opts.identity), "-o", "IdentitiesOnly=yes"]
+        for option in opts.ssh_options:
+            self.common += ["-o", option]
+
+    def run(self, script: str, *, capture: bool = True) -> subprocess.CompletedProcess:
+        """Run a POSIX shell script there (sent on stdin, so nothing needs quoting twice)."""
+        shell = "sudo -n sh -s" if self.opts.sudo else "sh -s"
+        port = ["-p", str(self.opts.port)] if self.opts.port else []
+        cmd = ["ssh", *port, *self.common, self.opts.host, shell]
+        # capture=False: stderr joins stdout, so install.sh's story reads in order.
+        return subprocess.run(cmd, input="set -eu\n" + script, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE if capture else subprocess.STDOUT)
+
+    def copy(self, local: Path, remote: str) -> subprocess.CompletedProcess:
+        port = ["-P", str(self.opts.port)] if self.opts.port else []
+        return subprocess.run(["scp", "-q", *port, *self.common, str(local), f"{self.opts.host}:{remote}"],
+                              capture_output=True, text=True)
+
+
+def bundle_http(bundle: Path, top: str) -> tuple[str, int] | None:
+    """(host, port) of the bundled config's HTTP server, or None when it is off or on a random port."""
+    import yaml
+
+    with tarfile.open(bundle, "r:gz") as tar:
+        data = yaml.safe_load(tar.extractfile(f"{top}/config/{CONFIG_NAME}").read()) or {}
+    if "http" in data and data["http"] is None:
+        return None
+    http = data.get("http") or {}
+    host, port = str(http.get("host", "127.0.0.1")), int(http.get("port", 8080))
+    return None if port == 0 else ("127.0.0.1" if host in ("0.0.0.0", "::") else host, port)
+
+
+def deploy(opts: DeployOptions) -> Deployed:
+    log, q = opts.log, shlex.quote
+    timings: dict[str, float] = {}
+    steps = iter(range(1, 9))
+
+    def step(name: str, what: str):
+        log(f"[{next(steps)}/8] {name}: {what}")
+        timings[name] = time.monotonic()
+
+    def done(name: str, note: str = "") -> None:
+        timings[name] = time.monotonic() - timings[name]
+        log(f"      ok ({timings[name]:.1f} s){': ' + note if note else ''}")
+
+    device = Device(opts)
+    prefix = opts.prefix.rstrip("/") or "/"
+    step("check", f"verify {opts.bundle} here")
+    manifest = verify_tarball(opts.bundle)
+    version, top = manifest["version"], manifest["top"]
+    stage = f"{prefix}/incoming/{version}"
+    install_args = f"--prefix {q(prefix)} --python {q(opts.python)}" + ("" if opts.systemd else " --no-systemd")
+    done("check", f"release {version}, {len(manifest['files'])} files")
+
+    step("copy", f"{opts.bundle.name} ({opts.bundle.stat().st_size / 1e6:.1f} MB) to {opts.host}:{stage}.tar.gz")
+    probe = device.run(f"mkdir -p {q(prefix)}/incoming\nreadlink {q(prefix)}/current || true\n"
+                       "[ -d /run/systemd/system ] && echo systemd || true\n")
+    if probe.returncode:
+        raise DeployError(f"ssh {opts.host} failed: {probe.stderr.strip()}")
+    lines = probe.stdout.split()
+    previous = lines[0].removeprefix("releases/") if lines and lines[0].startswith("releases/") else None
+    systemd = opts.systemd and "systemd" in lines
+    copied = device.copy(opts.bundle, f"{stage}.tar.gz")
+    if copied.returncode:
+        raise DeployError(f"scp to {opts.host} failed: {copied.stderr.strip()}")
+    done("copy", f"current release there: {previous or 'none'}")
+
+    step("verify", "unpack there and check every file against the manifest")
+    remote_verify = device.run(f"rm -rf {q(stage)}\nmkdir -p {q(stage)}\ntar -xzf {q(stage)}.tar.gz -C {q(stage)}\n"
+                               f"bash {q(stage)}/{q(top)}/install.sh --verify-only --python {q(opts.python)}\n")
+    if remote_verify.returncode:
+        raise DeployError(f"the bundle does not verify on {opts.host}: "
+                          f"{(remote_verify.stderr or remote_verify.stdout).strip()}")
+    done("verify", remote_verify.stdout.strip().splitlines()[-1])
+
+    step("install", f"{stage}/{top}/install.sh {install_args}")
+    installed = device.run(f"bash {q(stage)}/{q(top)}/install.sh {install_args}\n", capture=False)
+    _echo(log, installed.stdout)
+    if installed.returncode:
+        rolled = _roll_back(device, opts, prefix, version, previous, install_args, log)
+        raise DeployError(f"install.sh failed on {opts.host} (exit {installed.returncode})", rolled)
+    done("install", f"current -> releases/{version}")
+
+    step("health", _health_what(opts, systemd, bundle_http(opts.bundle, top)))
+    problem = _wait_healthy(device, opts, prefix, systemd, bundle_http(opts.bundle, top))
+    if problem:
+        log(f"      unhealthy: {problem}")
+        step("rollback", f"back to {previous or 'nothing (first deploy)'}")
+        rolled = _roll_back(device, opts, prefix, version, previous, install_args, log)
+        done("rollback")
+        raise DeployError(f"release {version} did not become healthy within {opts.timeout:.0f} s ({problem}); "
+                          + (f"rolled back: {previous} is current again" if rolled else "nothing to roll back to"),
+                          rolled)
+    done("health")
+
+    step("prune", f"keep the newest {opts.keep} releases in {prefix}/releases")
+    pruned = device.run(_prune_script(prefix, opts.keep))
+    done("prune", pruned.stdout.strip().replace("\n", ", ") or "nothing removed")
+    step("clean", f"remove {stage}")
+    device.run(f"rm -rf {q(stage)} {q(stage)}.tar.gz\n")
+    done("clean")
+    log(f"deployed {version} to {opts.host}:{prefix} (previous: {previous or 'none'})")
+    return Deployed(version, previous, timings)
+
+
+def _echo(log, text: str | None) -> None:
+    for line in (text or "").rstrip().splitlines():
+        log(f"      {line}")
+
+
+def _health_what(opts: DeployOptions, systemd: bool, http) -> str:
+    checks = [f"config/{CONFIG_NAME} validates"]
+    if systemd:
+        checks.append(f"{UNIT_NAME} active")
+        url = opts.health_url or (f"http://{http[0]}:{http[1]}/healthz" if http else None)
+        if url:
+            checks.append(f"{url} answers 200")
+    if opts.health_cmd:
+        checks.append(f"`{opts.health_cmd}` exits 0")
+    return f"wait up to {opts.timeout:.0f} s for " + ", ".join(checks)
+
+
+def _wait_healthy(device: Device, opts: DeployOptions, prefix: str, systemd: bool, http) -> str | None:
+    """None once every check passes, else what still failed when the time ran out."""
+    q = shlex.quote
+    # The release's own fer-edge must accept the release's config: a deterministic check, made once.
+    validate = device.run(f"cd {q(prefix)}/current\n"
+                          f"venv/bin/fer-edge run --validate-config config/{CONFIG_NAME} 2>&1\n")
+    if validate.returncode:
+        return f"the config does not validate: {validate.stdout.strip()}"
+    checks = []
+    if systemd:
+        checks.append(f"systemctl is-active --quiet {UNIT_NAME} || {{ echo '{UNIT_NAME} is not active'; exit 1; }}")
+        url = opts.health_url or (f"http://{http[0]}:{http[1]}/healthz" if http else None)
+        if url:
+            # The release's own Python fetches it: a Pi may have no curl.
+            checks.append(f"{q(prefix)}/current/venv/bin/python -c 'import sys, urllib.request; "
+                          f"urllib.request.urlopen(sys.argv[1], timeout=3)' {q(url)} 2>/dev/null "
+                          f"|| {{ echo {q(url + ' does not answer 200')}; exit 1; }}")
+    if opts.health_cmd:
+        checks.append(f"(cd {q(prefix)}/current && {opts.health_cmd}) >/dev/null 2>&1 "
+                      f"|| {{ echo {q('health command failed: ' + opts.health_cmd)}; exit 1; }}")
+    if not checks:
+        return None
+    deadline = time.monotonic() + opts.timeout
+    while True:
+        result = device.run("\n".join(checks) + "\n")
+        if result.returncode == 0:
+            return None
+        if time.monotonic() >= deadline:
+            return (result.stdout or result.stderr).strip() or f"exit {result.returncode}"
+        time.sleep(1.0)
+
+
+def _roll_back(device: Device, opts: DeployOptions, prefix: str, version: str, previous: str | None,
+               install_args: str, log) -> bool:
+    """Make the previous release current again through its own install.sh; remove the failed one."""
+    q = shlex.quote
+    failed = f"{q(prefix)}/releases/{q(version)}"
+    if previous == version:
+        log("      the failed release was already current before: nothing to go back to")
+        return False
+    if previous is None:
+        stop = f"systemctl stop {UNIT_NAME} || true\n" if opts.systemd else ""
+        device.run(f"{stop}rm -f {q(prefix)}/current\nrm -rf {failed}\n")
+        log("      no previous release: service stopped, the failed release removed")
+        return False
+    back = device.run(f"bash {q(prefix)}/releases/{q(previous)}/install.sh {install_args}\nrm -rf {failed}\n",
+                      capture=False)
+    _echo(log, back.stdout)
+    if back.returncode:
+        raise DeployError(f"rollback to {previous} failed too (exit {back.returncode}): look at {opts.host} by hand")
+    return True
+
+
+def _prune_script(prefix: str, keep: int) -> str:
+    """Remove all but the `keep` newest releases; never the current one."""
+    q = shlex.quote
+    return (f"cd {q(prefix)}/releases\ncurrent=$(readlink ../current | sed 's#^releases/##')\n"
+            f"ls -1t | grep -v -x -F \"$current\" | tail -n +{max(keep, 1)} | while read -r old; do\n"
+            "  rm -rf -- \"$old\" && echo \"removed $old\"\ndone\n")
