@@ -130,9 +130,15 @@ def verify(bundle: str | os.PathLike, ignore: Iterable[str] = ()) -> dict:
 
 
 def find_manifest(model_path: str | os.PathLike) -> Path | None:
-    """The manifest.json of the bundle or release a model lies in (searching its folders upwards), or None."""
+    """The fer-edge manifest.json of the bundle or release a model lies in (searching upwards), or None.
+
+    Another project's manifest.json on the way (a web app's) is not ours and is passed by."""
     for folder in Path(os.path.abspath(model_path)).parents:
-        if (folder / MANIFEST).is_file():
+        try:
+            manifest = load_manifest((folder / MANIFEST).read_bytes(), str(folder / MANIFEST))
+        except (OSError, ManifestError):
+            continue
+        if manifest.get("name") == "fer-edge":
             return folder / MANIFEST
     return None
 
@@ -165,6 +171,16 @@ def check_model(model_path: str | os.PathLike, manifest_path: str | os.PathLike 
                                 f"{manifest_path} ({want['sha256'][:12]}...): the file changed after the bundle "
                                 "was made; refusing to load it. Reinstall or redeploy the bundle.")
     return manifest_path
+
+
+def require_bundled_model(model_path: str | os.PathLike) -> None:
+    """check_model for the daemon: a mismatch is a ModelError, which `fer-edge run` reports in one sentence."""
+    from edge_runtime.interpreter import ModelError  # numpy: imported here, the verifier needs only the stdlib
+
+    try:
+        check_model(model_path)
+    except ManifestError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> int:

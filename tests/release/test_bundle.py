@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tarfile
 
 import pytest
 import yaml
 
-from edge_runtime.cli import main
+from edge_runtime.cli import SAMPLE_VIDEO, main
 from edge_runtime.metadata import read_metadata, sha256_file
 from edge_runtime.release.bundle import BundleError, runtime_requirements
 from edge_runtime.release.manifest import ManifestError, check_model, verify
@@ -97,6 +99,19 @@ def test_daemon_check_refuses_a_changed_model(make_bundle, tmp_path, unpack, shi
     with pytest.raises(ManifestError, match="does not list"):
         check_model(stray)
     assert check_model(shipped_int8) is None  # a checkout's model has no manifest to answer to
+
+
+def test_the_daemon_refuses_a_changed_bundled_model(make_bundle, tmp_path, unpack):
+    top = unpack(make_bundle(), tmp_path / "unpacked")
+    model = top / "models" / "fer_cnn_int8.tflite"
+    model.write_bytes(model.read_bytes()[:-1] + b"\0")
+    result = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "run", "--config", "config/fer-edge.yaml",
+                             "--source", str(SAMPLE_VIDEO), "--http", "off", "--jsonl", "off"],
+                            cwd=top, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "does not match the bundle manifest" in result.stderr and "refusing to load it" in result.stderr
+    (top.parent / "manifest.json").write_text('{"name": "a web app", "files": {}}')
+    assert check_model(top.parent / "elsewhere.tflite") is None  # a manifest.json that is not ours
 
 
 def test_bad_inputs_are_refused_with_a_sentence(make_bundle, tmp_path, shipped_int8):
