@@ -144,7 +144,7 @@ def add_daemon_commands(sub) -> None:
     p = add_command(sub, "run", help="The camera daemon: faces and their expressions from a camera as events "
                     "(JSON lines, MQTT), a preview page, health and Prometheus metrics; for systemd.",
                     example="fer-edge run --config /etc/fer-edge/config.yaml --mqtt broker.lan")
-    p.add_argument("--config", metavar="FILE", help="YAML or TOML config (every key: README, `fer-edge run`)")
+    p.add_argument("--config", metavar="FILE", help="YAML or TOML config file (keys and an example: README)")
     p.add_argument("--validate-config", metavar="FILE", help="check FILE, report every error with its key, exit")
     p.add_argument("--source", help="camera.source: picamera2[:N], camera index, /dev/videoN, URL or video file")
     p.add_argument("--model", help="detection.model: int8 .tflite with its .json (default: the shipped model)")

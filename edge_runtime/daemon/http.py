@@ -39,7 +39,10 @@ class HttpServer:
         self.config = config
         self.daemon = daemon
         self.token = config.token.get_secret_value() if config.token else None
-        self.server = ThreadingHTTPServer((config.host, config.port), _handler(self))
+        try:
+            self.server = ThreadingHTTPServer((config.host, config.port), _handler(self))
+        except OSError as exc:
+            raise OSError(f"http: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
         self.server.daemon_threads = True
         self.stopping = False
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},

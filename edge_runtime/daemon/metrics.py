@@ -6,7 +6,7 @@ import time
 from collections import deque
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from edge_runtime.boxes import Box
 from edge_runtime.detector import FaceDetector
@@ -44,6 +44,8 @@ class Metrics:
         self.mqtt_connected = Gauge("fer_edge_mqtt_connected", "1 while connected to the MQTT broker", registry=r)
         self.mqtt_dropped = Counter("fer_edge_mqtt_dropped", "MQTT messages dropped while the broker was away",
                                     registry=r)
+        # process_resident_memory_bytes, process_cpu_seconds_total, open file descriptors, ...
+        ProcessCollector(registry=r)
         self.camera = camera
         self._totals: dict[int, int] = {}
 

@@ -42,6 +42,7 @@ def test_metrics_parse_with_prometheus_client(looping):
     assert value("fer_edge_inference_seconds", "fer_edge_inference_seconds_count") > 0
     assert value("fer_edge_camera_fps") > 5 and value("fer_edge_processed_fps") > 5
     assert value("fer_edge_mqtt_connected") == 0
+    assert value("process_resident_memory_bytes") > 10e6
     assert looping.stop() == 0
 
 

@@ -85,3 +85,16 @@ def test_print_unit(capsys):
     assert exec_start.endswith(" run --config /etc/fer-edge/porch.yaml")
     assert os.path.isabs(exec_start.removeprefix("ExecStart=").split()[0])
     assert "${" not in unit
+
+
+def test_outputs_that_cannot_open_are_a_message(tmp_path, capsys, model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["run", "--source", str(SAMPLE), "--model", str(model), "--jsonl", "off",
+                     "--http", f"127.0.0.1:{port}"]) == 1
+    assert f"http: cannot listen on 127.0.0.1:{port}: Address already in use" in capsys.readouterr().err
+    assert main(["run", "--source", str(SAMPLE), "--model", str(model), "--http", "off",
+                 "--jsonl", str(tmp_path / "no" / "such" / "events.jsonl")]) == 1
+    assert "jsonl.path: cannot write" in capsys.readouterr().err

@@ -18,8 +18,11 @@ class JsonlSink(Sink):
             self.handler: logging.Handler = logging.StreamHandler(sys.stdout)
         else:
             # delay=False: a path that cannot be written fails now, at start, not at the first face.
-            self.handler = logging.handlers.RotatingFileHandler(
-                config.path, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8")
+            try:
+                self.handler = logging.handlers.RotatingFileHandler(
+                    config.path, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8")
+            except OSError as exc:
+                raise OSError(f"jsonl.path: cannot write {config.path}: {exc.strerror or exc}") from exc
         self.handler.setFormatter(logging.Formatter("%(message)s"))
         # A logger of its own that only writes here: never the console log, never another sink's file.
         self.logger = logging.getLogger(f"fer_edge.jsonl.{id(self)}")
