@@ -117,12 +117,15 @@ class Capture:
                 continue
             finally:
                 source.close()
-            if ended and not self.camera.loop:
+            if not ended:
+                continue  # abandoned or stopping: the loop condition ends this thread
+            if source.live:
+                self._offline("the stream ended", generation)
+            elif not self.camera.loop:
                 self._finish()
                 return
-            if ended:
-                self._stream += 1
-                first = True
+            else:
+                first = True  # replay the file at once: not a fault, no backoff
 
     def _read(self, source: Source, generation: int) -> bool:
         """Frames from `source` into the slot; True at the clean end of a file, False when abandoned."""
@@ -134,7 +137,8 @@ class Capture:
             if not self._current(generation):
                 return False
             now = self.clock()
-            if self.watchdog.frame(frame.gray, now):
+            # A still scene in a video file is no fault; a camera repeating one picture is.
+            if self.watchdog.frame(frame.gray, now) and source.live:
                 raise FrozenError(f"frozen picture for {self.camera.watchdog.frozen_seconds:g} s")
             if not self.online:
                 self._online()

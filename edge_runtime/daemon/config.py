@@ -85,7 +85,7 @@ class Section(BaseModel):
 class WatchdogConfig(Section):
     no_frame_seconds: float = Field(10.0, gt=0, le=3600, description="reopen the camera after this long with no frame")
     frozen_seconds: float = Field(10.0, ge=0, le=3600,
-                                  description="reopen after identical frames for this long (0 = off)")
+                                  description="reopen a live camera after identical frames for this long (0 = off)")
     backoff_min: float = Field(1.0, gt=0, le=600, description="first wait before reopening, doubled per failure")
     backoff_max: float = Field(30.0, gt=0, le=3600, description="longest wait between reopen attempts")
 

@@ -7,7 +7,7 @@ from edge_runtime.daemon.watchdog import Backoff, CameraWatchdog
 
 from .conftest import Script, http_get, wait_for
 
-FAST_WATCHDOG = {"no_frame_seconds": 0.6, "frozen_seconds": 0.3, "backoff_min": 0.05, "backoff_max": 0.2}
+FAST_WATCHDOG = {"no_frame_seconds": 5.0, "frozen_seconds": 0.3, "backoff_min": 0.05, "backoff_max": 0.2}
 
 
 def records(path):
