@@ -239,7 +239,9 @@ def download_deps(own_wheel: Path, opts: BundleOptions) -> list[Path]:
                               f"{', '.join(missing)} (pip download --only-binary=:all: found none; "
                               "pin a version that has one, or drop the dependency)")
         raise BundleError(f"pip download failed: {proc.stderr.strip()[-2000:]}")
-    found = re.findall(r"^(?:Saved|File was already downloaded) (.+\.whl)\s*$", proc.stdout, re.MULTILINE)
+    found = re.findall(r"^\s*(?:Saved|File was already downloaded) (.+\.whl)\s*$", proc.stdout, re.MULTILINE)
+    if requirements and not found:
+        raise BundleError(f"pip download named no wheels it saved: {proc.stdout.strip()[-2000:]}")
     return sorted({(cache / path).resolve() for path in found})
 
 

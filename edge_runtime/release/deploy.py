@@ -15,8 +15,10 @@ install.sh makes it current again and restarts it, and the failed release is rem
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,28 +62,46 @@ class Deployed:
 
 
 class Device:
-    """Shell scripts run on USER@HOST over the system ssh; files copied with scp."""
+    """Shell scripts run on USER@HOST over the system ssh, files copied with scp, all through one
+    connection (an ssh control master) so each step costs no new handshake."""
 
     def __init__(self, opts: DeployOptions):
         self.opts = opts
-        self.common = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        self.control = Path(tempfile.mkdtemp(prefix="fer-ssh-"))
+        self.common = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", f"ControlPath={self.control}/%C"]
         if opts.identity:
             self.common += ["-i", str(opts.identity), "-o", "IdentitiesOnly=yes"]
         for option in opts.ssh_options:
             self.common += ["-o", option]
 
+    def __enter__(self) -> Device:
+        # -f: into the background once logged in; its output goes to a file, so no pipe is held open.
+        with open(self.control / "master.log", "w+") as err:
+            master = subprocess.run(["ssh", *self._port("-p"), *self.common, "-M", "-N", "-f", self.opts.host],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            err.seek(0)
+            if master.returncode:
+                shutil.rmtree(self.control, ignore_errors=True)
+                raise DeployError(f"ssh {self.opts.host} failed: {err.read().strip()}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(["ssh", *self._port("-p"), *self.common, "-O", "exit", self.opts.host], capture_output=True)
+        shutil.rmtree(self.control, ignore_errors=True)
+
+    def _port(self, flag: str) -> list[str]:
+        return [flag, str(self.opts.port)] if self.opts.port else []
+
     def run(self, script: str, *, capture: bool = True) -> subprocess.CompletedProcess:
         """Run a POSIX shell script there (sent on stdin, so nothing needs quoting twice)."""
         shell = "sudo -n sh -s" if self.opts.sudo else "sh -s"
-        port = ["-p", str(self.opts.port)] if self.opts.port else []
-        cmd = ["ssh", *port, *self.common, self.opts.host, shell]
         # capture=False: stderr joins stdout, so install.sh's story reads in order.
-        return subprocess.run(cmd, input="set -eu\n" + script, text=True, stdout=subprocess.PIPE,
+        return subprocess.run(["ssh", *self._port("-p"), *self.common, self.opts.host, shell],
+                              input="set -eu\n" + script, text=True, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE if capture else subprocess.STDOUT)
 
     def copy(self, local: Path, remote: str) -> subprocess.CompletedProcess:
-        port = ["-P", str(self.opts.port)] if self.opts.port else []
-        return subprocess.run(["scp", "-q", *port, *self.common, str(local), f"{self.opts.host}:{remote}"],
+        return subprocess.run(["scp", "-q", *self._port("-P"), *self.common, str(local), f"{self.opts.host}:{remote}"],
                               capture_output=True, text=True)
 
 
@@ -99,26 +119,31 @@ def bundle_http(bundle: Path, top: str) -> tuple[str, int] | None:
 
 
 def deploy(opts: DeployOptions) -> Deployed:
+    step_log = opts.log
+    step_log(f"[1/7] check: verify {opts.bundle} here")
+    manifest = verify_tarball(opts.bundle)
+    step_log(f"      ok: release {manifest['version']}, {len(manifest['files'])} files")
+    with Device(opts) as device:
+        return _deploy(device, opts, manifest)
+
+
+def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
     log, q = opts.log, shlex.quote
     timings: dict[str, float] = {}
-    steps = iter(range(1, 9))
+    steps = iter(range(2, 8))
 
     def step(name: str, what: str):
-        log(f"[{next(steps)}/8] {name}: {what}")
+        log(f"[{next(steps)}/7] {name}: {what}")
         timings[name] = time.monotonic()
 
     def done(name: str, note: str = "") -> None:
         timings[name] = time.monotonic() - timings[name]
         log(f"      ok ({timings[name]:.1f} s){': ' + note if note else ''}")
 
-    device = Device(opts)
     prefix = opts.prefix.rstrip("/") or "/"
-    step("check", f"verify {opts.bundle} here")
-    manifest = verify_tarball(opts.bundle)
     version, top = manifest["version"], manifest["top"]
     stage = f"{prefix}/incoming/{version}"
     install_args = f"--prefix {q(prefix)} --python {q(opts.python)}" + ("" if opts.systemd else " --no-systemd")
-    done("check", f"release {version}, {len(manifest['files'])} files")
 
     step("copy", f"{opts.bundle.name} ({opts.bundle.stat().st_size / 1e6:.1f} MB) to {opts.host}:{stage}.tar.gz")
     probe = device.run(f"mkdir -p {q(prefix)}/incoming\nreadlink {q(prefix)}/current || true\n"
@@ -146,6 +171,7 @@ def deploy(opts: DeployOptions) -> Deployed:
     _echo(log, installed.stdout)
     if installed.returncode:
         rolled = _roll_back(device, opts, prefix, version, previous, install_args, log)
+        device.run(f"rm -rf {q(stage)} {q(stage)}.tar.gz\n")
         raise DeployError(f"install.sh failed on {opts.host} (exit {installed.returncode})", rolled)
     done("install", f"current -> releases/{version}")
 
@@ -155,6 +181,7 @@ def deploy(opts: DeployOptions) -> Deployed:
         log(f"      unhealthy: {problem}")
         step("rollback", f"back to {previous or 'nothing (first deploy)'}")
         rolled = _roll_back(device, opts, prefix, version, previous, install_args, log)
+        device.run(f"rm -rf {q(stage)} {q(stage)}.tar.gz\n")
         done("rollback")
         raise DeployError(f"release {version} did not become healthy within {opts.timeout:.0f} s ({problem}); "
                           + (f"rolled back: {previous} is current again" if rolled else "nothing to roll back to"),

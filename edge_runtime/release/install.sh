@@ -114,16 +114,22 @@ fi
 VENV="$REL/venv"
 STAMP="$VENV/.fer-edge-installed"
 BUNDLE_ID=$(sha256sum "$HERE/manifest.json" | cut -d' ' -f1)
+# The system's pip (22.3+) can install into a venv made without one: seconds instead of ensurepip's ten.
+if "$PYTHON" -m pip --version 2>/dev/null | awk '{split($2, v, "."); exit !(v[1] > 22 || (v[1] == 22 && v[2] >= 3))}'; then
+  VENV_OPTS=(--without-pip); PIP=("$PYTHON" -m pip --python "$VENV/bin/python")
+else
+  VENV_OPTS=(); PIP=("$VENV/bin/python" -m pip)
+fi
 if [ -x "$VENV/bin/python" ]; then
   say "venv $VENV exists"
 else
-  change "$PYTHON" -m venv --system-site-packages "$VENV" \
+  change "$PYTHON" -m venv --system-site-packages "${VENV_OPTS[@]}" "$VENV" \
     || die "could not make a venv: on Debian, apt install python3-venv"
 fi
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$BUNDLE_ID" ]; then
   say "wheels already installed in $VENV"
 else
-  PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location)
+  PIP+=(install --quiet --disable-pip-version-check --no-warn-script-location)
   WHEELS=()
   for wheel in "${ALL_WHEELS[@]}"; do WHEELS+=("$REL/wheels/$(basename "$wheel")"); done
   # fer-edge itself always goes into the venv, even where the system site already has this version.

@@ -151,6 +151,8 @@ def test_with_deps_bundles_a_wheel_per_runtime_dependency(make_bundle, own_wheel
     assert len(manifest["wheels"]) == len(requirements) + 1
     assert all(w.endswith("manylinux_2_17_aarch64.whl") for w in manifest["wheels"] if not w.startswith("fer_edge"))
     assert len(list((tmp_path / "wheel-cache" / "linux_aarch64-cp311").glob("*.whl"))) == len(requirements)
+    again = make_bundle("again.tar.gz", platform="linux_aarch64", with_deps=True, find_links=house)
+    assert verify(again)["wheels"] == manifest["wheels"]  # from the cache this time
 
 
 def test_with_deps_names_a_dependency_without_a_wheel(make_bundle, wheelhouse, tmp_path):
