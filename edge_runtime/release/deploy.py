@@ -183,7 +183,7 @@ def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
         rolled = _roll_back(device, opts, prefix, version, previous, install_args, log)
         device.run(f"rm -rf {q(stage)} {q(stage)}.tar.gz\n")
         done("rollback")
-        raise DeployError(f"release {version} did not become healthy within {opts.timeout:.0f} s ({problem}); "
+        raise DeployError(f"release {version} is not healthy ({problem}); "
                           + (f"rolled back: {previous} is current again" if rolled else "nothing to roll back to"),
                           rolled)
     done("health")
