@@ -27,7 +27,11 @@ class Augment:
         shifts = rng.uniform(-self.shift, self.shift, (n, 2)) * size
         flips = rng.random(n) < 0.5 if self.flip else np.zeros(n, bool)
         centre = (size / 2 - 0.5, size / 2 - 0.5)
+        geometry = bool(self.rotation_deg or self.zoom or self.shift)
         for i in range(n):
+            if not geometry:  # flips only: exact, no interpolation
+                out[i] = images[i, :, ::-1] if flips[i] else images[i]
+                continue
             m = cv2.getRotationMatrix2D(centre, angles[i], scales[i])
             m[:, 2] += shifts[i]
             if flips[i]:
@@ -35,13 +39,26 @@ class Augment:
                 m[0, 2] += size - 1
             out[i] = cv2.warpAffine(images[i], m, (size, size), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REFLECT_101)
-        x = out.astype(np.float32)
-        mean = x.mean(axis=(1, 2), keepdims=True)
+        # Drawn whether used or not, so a seed gives the same geometry at every strength.
         gain = rng.uniform(1 - self.contrast, 1 + self.contrast, (n, 1, 1))
         bias = rng.uniform(-self.brightness, self.brightness, (n, 1, 1)) * 255
+        erase = np.flatnonzero(rng.random(n) < self.erase_prob)
+        if not (self.brightness or self.contrast or len(erase)):
+            return out
+        x = out.astype(np.float32)
+        mean = x.mean(axis=(1, 2), keepdims=True)
         x = (x - mean) * gain + mean + bias
-        for i in np.flatnonzero(rng.random(n) < self.erase_prob):
+        for i in erase:
             h, w = (rng.uniform(0.1, 0.4, 2) * size).astype(int)
             y0, x0 = rng.integers(0, size - h), rng.integers(0, size - w)
             x[i, y0 : y0 + h, x0 : x0 + w] = rng.uniform(0, 255)
         return np.clip(x, 0, 255).astype(np.uint8)
+
+
+# Named strengths for `fer-edge train --augment`. "light" is for small networks that underfit
+# (train accuracy no higher than val): geometry and flip only, no photometric change or erasing.
+AUGMENTS: dict[str, Augment] = {
+    "default": Augment(),
+    "light": Augment(brightness=0.0, contrast=0.0, erase_prob=0.0),
+    "none": Augment(False, 0, 0, 0, 0, 0, 0),
+}

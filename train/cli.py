@@ -69,7 +69,7 @@ def cmd_train(args) -> int:
     tensorflow_env()
     _need_train_extra()
     from train.architectures import get_arch
-    from train.augment import Augment
+    from train.augment import AUGMENTS
     from train.trainer import TrainConfig, train
 
     try:
@@ -89,7 +89,7 @@ def cmd_train(args) -> int:
         schedule=args.schedule, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
         patience=args.patience, seed=args.seed, max_steps_per_epoch=args.max_steps,
         teacher=args.teacher, distill=args.distill,
-        augment=Augment() if not args.no_augment else Augment(False, 0, 0, 0, 0, 0, 0),
+        augment=AUGMENTS["none" if args.no_augment else args.augment],
     )
     command = "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     try:
@@ -158,7 +158,9 @@ def register(sub) -> None:
     tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight)
     tr.add_argument("--patience", type=int, default=d.patience, help="early stopping on val accuracy (0 = off)")
-    tr.add_argument("--no-augment", action="store_true")
+    tr.add_argument("--augment", choices=("default", "light", "none"), default="default",
+                    help="augmentation strength: light = flip and geometry only, for small networks that underfit")
+    tr.add_argument("--no-augment", action="store_true", help="same as --augment none")
     tr.add_argument("--teacher", metavar="MODEL", help="distil from this trained model (.keras or .tflite): "
                     "targets mix the labels with its probabilities on each training face")
     tr.add_argument("--distill", type=float, default=d.distill,
