@@ -4,6 +4,8 @@ bounded buffer while the broker is away."""
 
 import json
 import signal
+import subprocess
+import sys
 import time
 
 from edge_runtime.daemon.config import MqttConfig
@@ -104,3 +106,21 @@ def test_buffer_keeps_the_newest_and_counts_the_dropped(mosquitto):
         sub.close()
     finally:
         sink.close()
+
+
+def test_without_paho_the_error_says_what_to_install(model):
+    script = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'paho':\n"
+        "            raise ImportError('No module named paho')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from edge_runtime.cli import main\n"
+        f"sys.exit(main(['run', '--source', {str(SAMPLE)!r}, '--model', {str(model)!r}, '--mqtt', '127.0.0.1',"
+        " '--http', 'off', '--jsonl', 'off']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "MQTT output needs paho-mqtt: pip install 'fer-edge[mqtt]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
