@@ -146,6 +146,13 @@ class MqttConfig(Section):
 
     _max_not_below_min = field_validator("reconnect_max")(_not_below("reconnect_min"))
 
+    @field_validator("password")
+    @classmethod
+    def _password_needs_username(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not info.data.get("username"):
+            raise ValueError("needs mqtt.username too (MQTT sends no password without a user name)")
+        return value
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":

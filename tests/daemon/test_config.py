@@ -90,6 +90,7 @@ def test_validate_config_ok(tmp_path, capsys):
     ("camera:\n  watchdog:\n    backoff_min: 10\n    backoff_max: 1\n",
      ["config.yaml:4: camera.watchdog.backoff_max: must be >= backoff_min"]),
     ("mqtt:\n  host: b\n  topic_prefix: a/#\n", ["mqtt.topic_prefix: String should match pattern"]),
+    ("mqtt:\n  host: b\n  password: pw\n", ["config.yaml:3: mqtt.password: needs mqtt.username too"]),
     ("camera: [1, 2]\n", ["camera: Input should be a valid dictionary"]),
     ("camera:\n  name: porch\n bad indent\n", ["not valid YAML"]),
 ])
