@@ -2,6 +2,7 @@
 
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +122,13 @@ def test_run_with_a_bad_config_is_a_message_not_a_traceback(tmp_path):
     proc = subprocess.run(daemon_command("--config", str(path)), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "http.port: Input should be a valid integer" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_readme_config_example_is_valid(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## The camera daemon: `fer-edge run`", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    token = write(tmp_path, "http-token", "t0ken\n")
+    monkeypatch.setenv("FER_EDGE_MQTT_PASSWORD", "pw")
+    config = load_config(write(tmp_path, "config.yaml", example.replace("/etc/fer-edge/http-token", str(token))))
+    assert config.camera.name == "porch" and config.http.token.get_secret_value() == "t0ken"
