@@ -12,6 +12,7 @@ Layout inside BUNDLE.tar.gz (one top folder, fer-edge-VERSION/):
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -111,6 +112,8 @@ def build_bundle(opts: BundleOptions) -> Bundle:
         })
         partial = Path(tmp) / "bundle.tar.gz"
         write_tarball(root, partial, int(created.timestamp()))
+        with open(partial, "rb") as fh:
+            os.fsync(fh.fileno())  # on disk before the rename makes it visible under its name
         partial.replace(opts.out)
     return Bundle(opts.out, version, len(manifest["files"]), opts.out.stat().st_size, wheels,
                   time.monotonic() - start)
@@ -176,9 +179,11 @@ def build_own_wheel(out: Path) -> Path:
     if not (SOURCE_ROOT / "pyproject.toml").is_file():
         raise BundleError(f"no pyproject.toml in {SOURCE_ROOT}: build the bundle from a fer-edge checkout, "
                           "or pass --wheel FILE")
+    # A fixed SOURCE_DATE_EPOCH makes the same source the same wheel, byte for byte, so devices can reuse
+    # the venv of a release with the same wheels.
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                            "--disable-pip-version-check", "-q", "-w", str(out), str(SOURCE_ROOT)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"})
     wheels = sorted(out.glob("fer_edge-*.whl"))
     if proc.returncode or len(wheels) != 1:
         raise BundleError(f"pip wheel of {SOURCE_ROOT} failed: {proc.stderr.strip()[-2000:]}")

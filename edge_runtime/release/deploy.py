@@ -269,8 +269,17 @@ def _roll_back(device: Device, opts: DeployOptions, prefix: str, version: str, p
 
 
 def _prune_script(prefix: str, keep: int) -> str:
-    """Remove all but the `keep` newest releases; never the current one."""
+    """Remove all but the `keep` newest releases, never the current one; then the venvs no release uses."""
     q = shlex.quote
     return (f"cd {q(prefix)}/releases\ncurrent=$(readlink ../current | sed 's#^releases/##')\n"
             f"ls -1t | grep -v -x -F \"$current\" | tail -n +{max(keep, 1)} | while read -r old; do\n"
-            "  rm -rf -- \"$old\" && echo \"removed $old\"\ndone\n")
+            "  rm -rf -- \"$old\" && echo \"removed $old\"\ndone\n"
+            "cd ../venvs 2>/dev/null || exit 0\n"
+            "for venv in *; do\n"
+            "  [ -d \"$venv\" ] || continue\n"
+            "  used=no\n"
+            "  for link in ../releases/*/venv; do\n"
+            "    if [ \"$(readlink \"$link\" || true)\" = \"../../venvs/$venv\" ]; then used=yes; fi\n"
+            "  done\n"
+            "  if [ \"$used\" = no ]; then rm -rf -- \"$venv\" && echo \"removed venv $venv\"; fi\n"
+            "done\n")

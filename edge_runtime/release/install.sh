@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the fer-edge bundle this script lies in: Raspberry Pi OS / Debian 12 or 13, 64-bit, Python 3.11+.
 #
-#   PREFIX/releases/VERSION/        the bundle's files, and venv/ (made with --system-site-packages)
+#   PREFIX/releases/VERSION/        the bundle's files, and venv -> ../../venvs/KEY
+#   PREFIX/venvs/KEY/               made with --system-site-packages; shared by releases with the same wheels
 #   PREFIX/current -> releases/VERSION   switched atomically (ln -sfn + mv -T)
 #   /etc/systemd/system/fer-edge.service runs PREFIX/current/venv/bin/fer-edge run
 #
@@ -110,10 +111,15 @@ else
   change mv -T "$REL.partial" "$REL"
 fi
 
-# 3. The venv and the bundled wheels.
-VENV="$REL/venv"
+# 3. The venv. Releases with the same wheels and Python share one (PREFIX/venvs/KEY, linked as
+#    releases/VERSION/venv): a release that changes only the model or the config installs nothing.
+VENV_KEY=$("$PYTHON" -c 'import json, sys
+files = json.load(open(sys.argv[1]))["files"]
+print(sys.executable, sys.version)
+print(*sorted(name + " " + entry["sha256"] for name, entry in files.items() if name.startswith("wheels/")))
+' "$HERE/manifest.json" | sha256sum | cut -c1-16)
+VENV="$PREFIX/venvs/$VENV_KEY"
 STAMP="$VENV/.fer-edge-installed"
-BUNDLE_ID=$(sha256sum "$HERE/manifest.json" | cut -d' ' -f1)
 # The system's pip (22.3+) can install into a venv made without one: seconds instead of ensurepip's ten.
 if "$PYTHON" -m pip --version 2>/dev/null | awk '{split($2, v, "."); exit !(v[1] > 22 || (v[1] == 22 && v[2] >= 3))}'; then
   VENV_OPTS=(--without-pip); PIP=("$PYTHON" -m pip --python "$VENV/bin/python")
@@ -123,10 +129,11 @@ fi
 if [ -x "$VENV/bin/python" ]; then
   say "venv $VENV exists"
 else
+  mkdir_p "$PREFIX/venvs"
   change "$PYTHON" -m venv --system-site-packages "${VENV_OPTS[@]}" "$VENV" \
     || die "could not make a venv: on Debian, apt install python3-venv"
 fi
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$BUNDLE_ID" ]; then
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$VENV_KEY" ]; then
   say "wheels already installed in $VENV"
 else
   PIP+=(install --quiet --disable-pip-version-check --no-warn-script-location)
@@ -141,7 +148,10 @@ else
     say "no dependency wheels bundled: pip takes what the system site lacks from the network"
     change "${PIP[@]}" --find-links "$REL/wheels" "$REL/wheels/$(basename "$SELF_WHEEL")"
   fi
-  if [ "$DRY_RUN" = 1 ]; then echo "  would write $STAMP"; else echo "$BUNDLE_ID" > "$STAMP"; fi
+  if [ "$DRY_RUN" = 1 ]; then echo "  would write $STAMP"; else echo "$VENV_KEY" > "$STAMP"; fi
+fi
+if [ "$(readlink "$REL/venv" 2>/dev/null || true)" != "../../venvs/$VENV_KEY" ]; then
+  change ln -sfn "../../venvs/$VENV_KEY" "$REL/venv"
 fi
 
 # 4. current -> releases/VERSION, atomically: a new link renamed over the old one.

@@ -49,6 +49,8 @@ def test_deploy_goes_live_rolls_back_and_prunes(make_bundle, sshd, device_python
     assert live.returncode == 0, live.stdout + live.stderr
     assert "removed 0.1.0-good" in live.stdout and "(previous: 0.1.0-good)" in live.stdout
     assert sorted(os.listdir(prefix / "releases")) == ["0.1.1"]
+    # Same wheels, same Python: the three releases shared one venv, made once.
+    assert len(os.listdir(prefix / "venvs")) == 1 and "wheels already installed" in live.stdout
 
     again = deploy(newer, "--health-cmd", "false")
     assert again.returncode == 1
