@@ -129,7 +129,7 @@ def test_bad_inputs_are_refused_with_a_sentence(make_bundle, tmp_path, shipped_i
     assert not list(tmp_path.glob("*.tar.gz")) and not list(tmp_path.glob(".bundle*"))
 
 
-def test_edgetpu_model_travels_beside_the_cpu_model(make_bundle, tmp_path, unpack, shipped_int8):
+def test_edgetpu_model_travels_beside_the_cpu_model(make_bundle, tmp_path, unpack, shipped_int8, device_python):
     tpu = tmp_path / "fer_cnn_int8_edgetpu.tflite"
     shutil.copyfile(shipped_int8, tpu)
     meta = json.loads(shipped_int8.with_suffix(".json").read_text())
@@ -138,6 +138,11 @@ def test_edgetpu_model_travels_beside_the_cpu_model(make_bundle, tmp_path, unpac
     manifest = verify(top)
     assert [(m["file"], m["edgetpu"]) for m in manifest["models"]] == [
         ("models/fer_cnn_int8.tflite", False), ("models/fer_cnn_int8_edgetpu.tflite", True)]
+    dry = subprocess.run(["bash", str(top / "install.sh"), "--dry-run", "--prefix", str(tmp_path / "root"),
+                          "--python", device_python, "--no-systemd"], capture_output=True, text=True)
+    assert dry.returncode == 0 and not (tmp_path / "root").exists()
+    if "libedgetpu.so.1" not in subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout:
+        assert "sudo apt-get install libedgetpu1-std" in dry.stdout
 
 
 def test_with_deps_bundles_a_wheel_per_runtime_dependency(make_bundle, own_wheel, wheelhouse, tmp_path):

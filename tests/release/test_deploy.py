@@ -8,6 +8,7 @@ health check with nothing older to go back to says so."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -57,3 +58,15 @@ def test_deploy_goes_live_rolls_back_and_prunes(make_bundle, sshd, device_python
     assert "already installed" in again.stdout and "health command failed: false" in again.stdout
     assert "nothing to roll back to" in again.stderr
     assert os.readlink(prefix / "current") == "releases/0.1.1"
+
+
+def test_an_unreachable_device_is_one_sentence(make_bundle, tmp_path):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "deploy", str(make_bundle()), "--host",
+                             "pi@127.0.0.1", "--port", str(port), "--prefix", str(tmp_path / "device")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("fer-edge deploy: ssh pi@127.0.0.1 failed:") and "refused" in result.stderr
+    assert "Traceback" not in result.stderr
