@@ -9,7 +9,8 @@ import numpy as np
 
 from bench.models import ModelEntry
 from bench.peer import PeerFiles, PeerKeras, PeerTflite
-from edge_runtime.interpreter import EdgeTpuError
+from edge_runtime.interpreter import EdgeTpuError, ModelError
+from edge_runtime.metadata import MetadataError
 from train.data import load_dataset
 from train.evaluate import classification_metrics, default_split, load_predictor, predict_probs
 
@@ -41,7 +42,7 @@ def evaluate(entries: list[ModelEntry], peer: PeerFiles | None, faces: np.ndarra
         start = time.perf_counter()
         try:
             predictor = load_predictor(e.path)
-        except EdgeTpuError as exc:
+        except (EdgeTpuError, ModelError, MetadataError) as exc:  # no Coral here; a run still being written
             rows.append(_row(e.name, e.group, e.kind, e.path, params.get(e.family), note=f"not run: {exc}"))
             continue
         if e.kind == "keras":

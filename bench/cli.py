@@ -133,7 +133,9 @@ def main_args(args, command: str) -> int:
     if args.runs < 1 or args.faces < 1 or args.frames < 3:
         raise SystemExit("--runs and --faces must be >= 1 and --frames >= 3")
     started = time.perf_counter()
+    load_before = os.getloadavg()
     results = run(args)
+    results["load_average_before"] = load_before
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     results["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     results["command"] = command

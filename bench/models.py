@@ -46,11 +46,13 @@ def shipped(models_dir: Path) -> list[ModelEntry]:
 
 
 def presets(runs_dir: Path, shipped_entries: list[ModelEntry]) -> list[ModelEntry]:
-    """Trained runs (runs/NAME/model.keras with its card) that are not a shipped model already."""
+    """Finished trained runs (runs/NAME/model.keras with its card) that are not a shipped model already.
+    A run with a backup/ folder is still training (or was interrupted): Keras's BackupAndRestore removes it
+    when training ends."""
     known = {sha256_file(e.path) for e in shipped_entries if e.kind == "keras"}
     entries = []
     for path in sorted(runs_dir.glob("*/model.keras")):
-        if not sidecar_path(path).exists() or sha256_file(path) in known:
+        if (path.parent / "backup").exists() or not sidecar_path(path).exists() or sha256_file(path) in known:
             continue
         arch = read_metadata(path).get("arch", "?")
         entries.append(ModelEntry(f"{path.parent.name}/model.keras ({arch})", path, "keras", "preset",
