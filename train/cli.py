@@ -88,7 +88,7 @@ def cmd_train(args) -> int:
         learning_rate=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
         schedule=args.schedule, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
         patience=args.patience, seed=args.seed, max_steps_per_epoch=args.max_steps,
-        teacher=args.teacher, distill=args.distill,
+        teacher=args.teacher, distill=args.distill, init=args.init,
         augment=AUGMENTS["none" if args.no_augment else args.augment],
     )
     command = "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
@@ -158,6 +158,8 @@ def register(sub) -> None:
     tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight)
     tr.add_argument("--patience", type=int, default=d.patience, help="early stopping on val accuracy (0 = off)")
+    tr.add_argument("--init", metavar="MODEL", help="start from this trained .keras model of the same "
+                    "architecture (e.g. a second learning-rate cycle for a run that ended underfitting)")
     tr.add_argument("--augment", choices=("default", "light", "none"), default="default",
                     help="augmentation strength: light = flip and geometry only, for small networks that underfit")
     tr.add_argument("--no-augment", action="store_true", help="same as --augment none")

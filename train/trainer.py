@@ -38,6 +38,9 @@ class TrainConfig:
     # on each (unaugmented, flip-averaged) training face: (1 - distill) * one-hot + distill * teacher.
     teacher: str | None = None
     distill: float = 0.5
+    # Start from this trained model's weights (same architecture) instead of a random init:
+    # a second cosine cycle for a run that ended still underfitting.
+    init: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -182,6 +185,22 @@ def distillation_targets(split: Split, teacher: str | Path, weight: float, cache
     return (1.0 - weight) * onehot + weight * probs
 
 
+def _load_initial_weights(model, path: Path) -> None:
+    import keras
+
+    if not path.exists():
+        raise ValueError(f"--init {path}: no such file")
+    try:
+        source = keras.saving.load_model(path)
+    except Exception as exc:  # Keras raises many types for a bad file
+        raise ValueError(f"--init {path}: not a loadable Keras model: {exc}") from exc
+    theirs, ours = [w.shape for w in source.get_weights()], [w.shape for w in model.get_weights()]
+    if theirs != ours:
+        raise ValueError(f"--init {path}: its layers ({source.name}, {len(theirs)} weight tensors) do not match "
+                         f"the {model.name} architecture ({len(ours)} weight tensors)")
+    model.set_weights(source.get_weights())
+
+
 def _best_so_far(history_csv: Path) -> float | None:
     if not history_csv.exists():
         return None
@@ -218,6 +237,8 @@ def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, 
     val = FaceBatches(val_split, 256, None, cfg.seed).as_keras()
     with distribution_scope():
         model = build_model(cfg.arch)
+        if cfg.init:
+            _load_initial_weights(model, Path(cfg.init))
         if arch.optimizer and cfg.optimizer == "adamw" and cfg.learning_rate == TrainConfig.learning_rate:
             cfg.optimizer, cfg.learning_rate, cfg.schedule = arch.optimizer, arch.learning_rate, "constant"
         model.compile(

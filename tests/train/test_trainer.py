@@ -147,3 +147,29 @@ def test_training_with_a_teacher_records_it(splits, tmp_path):
     assert meta["training"]["config"]["teacher"] == str(TEACHER)
     assert meta["training"]["config"]["distill"] == 0.5
     assert list((tmp_path / "run" / "teacher").glob("teacher-*.npy"))
+
+
+def test_init_starts_from_a_trained_model_of_the_same_architecture(splits, tmp_path):
+    first = tmp_path / "first"
+    train(*splits, _config(), first, verbose=0)
+    history = read_history(first / "history.csv")
+    best = history["val_accuracy"].index(max(history["val_accuracy"]))
+
+    # With a learning rate of ~0 the weights stay where --init put them: the first epoch's val loss is
+    # that of the saved (best) epoch, not a random network's.
+    second = tmp_path / "second"
+    meta = train(*splits, _config(epochs=1, learning_rate=1e-12, init=str(first / "model.keras")), second,
+                 verbose=0)
+    again = read_history(second / "history.csv")["val_loss"][0]
+    assert again == pytest.approx(history["val_loss"][best], rel=1e-3), (again, history["val_loss"])
+    assert meta["training"]["config"]["init"] == str(first / "model.keras")
+
+
+def test_init_refuses_another_architecture_or_a_missing_file(splits, tmp_path):
+    first = tmp_path / "first"
+    train(*splits, _config(epochs=1), first, verbose=0)
+    with pytest.raises(ValueError, match="do not match the fer_mobile architecture"):
+        train(*splits, _config(arch="fer_mobile", epochs=1, init=str(first / "model.keras")), tmp_path / "b",
+              verbose=0)
+    with pytest.raises(ValueError, match="nope.keras: no such file"):
+        train(*splits, _config(epochs=1, init=str(tmp_path / "nope.keras")), tmp_path / "c", verbose=0)
