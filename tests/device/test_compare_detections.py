@@ -80,6 +80,20 @@ def test_a_moved_box_fails_unless_within_box_tolerance(tmp_path, capsys):
     assert run(tmp_path, video(), cand, "--box-tol", "1") == 0
 
 
+def test_labels_only_measures_boxes_and_probabilities_without_judging_them(tmp_path, capsys):
+    cand = video()
+    cand[0]["box"][0] += 20
+    cand[1]["probabilities"]["happy"] -= 0.13
+    assert run(tmp_path, video(), cand, "--labels-only") == 0
+    out = capsys.readouterr().out
+    assert "largest coordinate difference 20 px, not judged" in out
+    assert "largest |diff| 0.130000" in out
+    cand[2]["label"] = "fear"
+    assert run(tmp_path, video(), cand, "--labels-only") == 1
+    del cand[3]
+    assert "in the reference only" in (run(tmp_path, video(), cand, "--labels-only"), capsys.readouterr().out)[1]
+
+
 def test_a_different_label_fails(tmp_path, capsys):
     cand = video()
     cand[5]["label"] = "neutral"
