@@ -48,8 +48,14 @@ def accuracy_section(results: dict) -> list[str]:
     rows = [[f"`{r['model']}`", r["group"], r["kind"], _pct(r["accuracy"]), _pct(r["macro_f1"]),
              _f(r["parameters"], "{:,}"), f"{r['bytes'] / 1e6:.3f} MB", r["note"] or ""] for r in results["accuracy"]]
     split = results["split"]
-    return [f"## Accuracy on `{results['data']}` [{split['name']}], {split['faces']:,} faces, single crop", "",
-            *_table(["model", "group", "kind", "accuracy", "macro-F1", "parameters", "file", "note"], rows), ""]
+    lines = [f"## Accuracy on `{results['data']}` [{split['name']}], {split['faces']:,} faces, single crop", "",
+             *_table(["model", "group", "kind", "accuracy", "macro-F1", "parameters", "file", "note"], rows), ""]
+    if any(r["group"] == "peer" for r in results["accuracy"]):
+        lines += ["The peer sees each 48x48 face resized to its 64x64 input and scaled to [-1, 1], as its "
+                  "`detect_emotions` does. Its mini-Xception (from oarriaga/face_classification) was trained on the "
+                  "FER2013 CSV; the package does not say on which rows, so val faces may have informed its training "
+                  "or model selection, which would favour the peer here.", ""]
+    return lines
 
 
 def latency_section(results: dict) -> list[str]:
