@@ -7,65 +7,75 @@ import json
 import numpy as np
 import pytest
 
-from edge_runtime.classifier import Classifier
+from edge_runtime.classifier import Classifier, default_model_path
 from edge_runtime.labels import LABELS
 from edge_runtime.metadata import read_metadata, sha256_file
-from tests.conftest import SHIPPED_FLOAT, SHIPPED_INT8
+from tests.conftest import SHIPPED, SHIPPED_INT8
+
+# name: (accuracy floor on the 350-face val sample, top-1 int8/float agreement floor, parameter ceiling).
+# The floors sit ~2 pp under what the shipped files score, so only a real regression trips them.
+GUARDS = {"fer_mobile": (0.55, 0.94, 300_000), "fer_cnn": (0.62, 0.97, 2_000_000)}
+NAMES = sorted(SHIPPED)
 
 
 @pytest.fixture(scope="module")
-def float_probs(val_sample):
+def probs(val_sample):
+    """name -> (float probabilities, int8 probabilities) on the val sample."""
     pytest.importorskip("keras")
     from train.evaluate import load_predictor
 
-    return load_predictor(SHIPPED_FLOAT).predict(val_sample.images)
+    return {name: (load_predictor(f).predict(val_sample.images),
+                   Classifier(q, batch_size=50).predict(val_sample.images)) for name, (f, q) in SHIPPED.items()}
 
 
-@pytest.fixture(scope="module")
-def int8_probs(val_sample):
-    return Classifier(SHIPPED_INT8, batch_size=50).predict(val_sample.images)
+def test_the_device_default_is_the_shipped_fer_mobile_int8():
+    assert default_model_path() == SHIPPED_INT8 and SHIPPED_INT8.exists()
 
 
-def test_model_card_describes_the_float_model():
-    card = json.loads(SHIPPED_FLOAT.with_suffix(".json").read_text())
-    assert card["tflite"]["int8"]["sha256"] == sha256_file(SHIPPED_INT8)
+@pytest.mark.parametrize("name", NAMES)
+def test_model_card_describes_the_float_model(name):
+    float_model, int8_model = SHIPPED[name]
+    card = json.loads(float_model.with_suffix(".json").read_text())
+    assert card["tflite"]["int8"]["sha256"] == sha256_file(int8_model)
     assert card["tflite"]["int8"]["parity"]["split"] == "val"
     assert card["labels"] == list(LABELS)
-    assert card["sha256"] == sha256_file(SHIPPED_FLOAT)
-    assert card["parameters"] <= 2_000_000
+    assert card["sha256"] == sha256_file(float_model)
+    assert card["parameters"] <= GUARDS[name][2]
+    assert card["multiply_adds"] > 0
     assert set(card["evaluation"]["per_class"]) == set(LABELS)
     assert card["training"]["command"].startswith("fer-edge train")
 
 
-def test_shipped_float_model_scores_on_val_sample(float_probs, val_sample):
-    accuracy = float((float_probs.argmax(1) == val_sample.labels).mean())
-    assert accuracy >= 0.62, f"shipped float model: {accuracy:.3f} on the val sample"
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_models_score_on_val_sample(name, probs, val_sample):
+    for kind, p in zip(("float", "int8"), probs[name], strict=True):
+        accuracy = float((p.argmax(1) == val_sample.labels).mean())
+        assert accuracy >= GUARDS[name][0], f"shipped {name} {kind}: {accuracy:.3f} on the val sample"
 
 
-def test_shipped_int8_model_scores_on_val_sample(int8_probs, val_sample):
-    accuracy = float((int8_probs.argmax(1) == val_sample.labels).mean())
-    assert accuracy >= 0.62, f"shipped int8 model: {accuracy:.3f} on the val sample"
-
-
-def test_int8_keeps_the_float_accuracy(float_probs, int8_probs, val_sample):
+@pytest.mark.parametrize("name", NAMES)
+def test_int8_keeps_the_float_accuracy(name, probs, val_sample):
+    float_probs, int8_probs = probs[name]
     float_acc = (float_probs.argmax(1) == val_sample.labels).mean()
     int8_acc = (int8_probs.argmax(1) == val_sample.labels).mean()
     agreement = (float_probs.argmax(1) == int8_probs.argmax(1)).mean()
-    assert (float_acc - int8_acc) * 100 <= 1.0
-    assert agreement >= 0.97
+    assert (float_acc - int8_acc) * 100 <= 1.5
+    assert agreement >= GUARDS[name][1]
     assert np.abs(float_probs - int8_probs).mean() < 0.02
 
 
-def test_int8_metadata_matches_the_model():
-    meta = read_metadata(SHIPPED_INT8)
+@pytest.mark.parametrize("name", NAMES)
+def test_int8_metadata_matches_the_model(name):
+    float_model, int8_model = SHIPPED[name]
+    meta = read_metadata(int8_model)
     assert meta["labels"] == list(LABELS)
-    assert meta["sha256"] == sha256_file(SHIPPED_INT8)
+    assert meta["sha256"] == sha256_file(int8_model)
     # uint8-range input normalised in the graph: int8 input is exactly pixel - 128.
     assert (meta["quantization"]["input"]["scale"], meta["quantization"]["input"]["zero_point"]) == (1.0, -128)
-    assert meta["source_model"]["sha256"] == sha256_file(SHIPPED_FLOAT)
+    assert meta["source_model"]["sha256"] == sha256_file(float_model)
 
 
-def test_converting_the_shipped_model_reproduces_the_shipped_int8(tmp_path, val_sample, int8_probs):
+def test_converting_the_default_model_reproduces_the_shipped_int8(tmp_path, val_sample, probs):
     """The whole conversion journey on the real model: calibrate on calibration_data/, gate on parity."""
     pytest.importorskip("tensorflow")
     import shutil
@@ -73,12 +83,14 @@ def test_converting_the_shipped_model_reproduces_the_shipped_int8(tmp_path, val_
     from edge_runtime.cli import main
     from tests.conftest import REPO, VAL_SAMPLE
 
-    source = tmp_path / "fer_cnn.keras"
-    shutil.copyfile(SHIPPED_FLOAT, source)
-    shutil.copyfile(SHIPPED_FLOAT.with_suffix(".json"), source.with_suffix(".json"))
+    float_model, _ = SHIPPED["fer_mobile"]
+    source = tmp_path / float_model.name
+    shutil.copyfile(float_model, source)
+    shutil.copyfile(float_model.with_suffix(".json"), source.with_suffix(".json"))
     status = main(["convert", "--model", str(source), "--int8", "--calibration", str(REPO / "calibration_data"),
-                   "--parity-data", str(VAL_SAMPLE), "--parity-split", "train"])
-    assert status == 0  # the parity gate (drop <= 1 pp) passed
-    rebuilt = Classifier(tmp_path / "fer_cnn_int8.tflite", batch_size=50).predict(val_sample.images)
-    assert (rebuilt.argmax(1) == int8_probs.argmax(1)).mean() >= 0.99
-    assert read_metadata(tmp_path / "fer_cnn_int8.tflite")["parity"]["passed"] is True
+                   "--parity-data", str(VAL_SAMPLE), "--parity-split", "train", "--max-drop", "1.5"])
+    assert status == 0  # the parity gate passed
+    rebuilt_path = tmp_path / "fer_mobile_int8.tflite"
+    rebuilt = Classifier(rebuilt_path, batch_size=50).predict(val_sample.images)
+    assert (rebuilt.argmax(1) == probs["fer_mobile"][1].argmax(1)).mean() >= 0.99
+    assert read_metadata(rebuilt_path)["parity"]["passed"] is True
