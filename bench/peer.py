@@ -3,7 +3,8 @@
 Installed for the bench with `pip install --no-deps fer==25.10.3`: its declared dependencies pull
 torch, moviepy and a second OpenCV, none of which `FER(mtcnn=False)` uses. What `from fer.fer import FER`
 imports (tensorflow, keras, opencv, numpy, requests, pillow, setuptools' pkg_resources) is already in
-fer-edge's [train] environment. Nothing here installs it.
+fer-edge's [train] environment: a Python 3.11 venv comes with setuptools; on 3.12+ add
+`pip install 'setuptools<81'` for pkg_resources. Nothing here installs anything.
 """
 
 from __future__ import annotations

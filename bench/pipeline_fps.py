@@ -42,14 +42,19 @@ def match(found: list[Box], truth: list[Box], iou: float = MATCH_IOU) -> list[in
 
 
 def score(found: list[list[Box]], truth: list[list[Box]]) -> dict:
-    """Detection recall over all true faces, and found boxes that match no true face, per frame."""
+    """Detection recall over all true faces, found boxes that match no true face per frame, and the first
+    frames with a missed face (a face shown only once confirmed is missed in the frames before)."""
     hits = total = false = 0
-    for boxes, true_boxes in zip(found, truth):
+    missed = []
+    for index, (boxes, true_boxes) in enumerate(zip(found, truth)):
         matched = {i for i in match(boxes, true_boxes) if i is not None}
         hits += len(matched)
         total += len(true_boxes)
         false += len(boxes) - len(matched)
-    return {"recall": hits / total if total else 0.0, "false_per_frame": false / max(1, len(found))}
+        if len(matched) < len(true_boxes):
+            missed.append(index)
+    return {"recall": hits / total if total else 0.0, "false_per_frame": false / max(1, len(found)),
+            "missed_frames": missed[:10]}
 
 
 def _fer_edge_frames(video: Path, model: str):
@@ -119,6 +124,7 @@ def measure(clips, model: Path, runs: int, cpu: int, systems=SYSTEMS) -> dict:
         per_clip = [{"faces": i + 1, "frames": len(f), **score(f, truth)}
                     for i, (f, (_, truth)) in enumerate(zip(found, clips))]
         overall = score([fr for clip in found for fr in clip], [fr for _, truth in clips for fr in truth])
+        del overall["missed_frames"]  # frame numbers are per clip
         summary[system] = {
             "frames": rows[0]["frames"],
             "fps_wall": spread([r["frames"] / r["wall_s"] for r in rows]),
