@@ -59,18 +59,19 @@ def _scene_faces(images: np.ndarray, labels: np.ndarray, count: int = 3):
 
 
 def _latency_jobs(entries, peer, workdir: Path, model: Path) -> list[dict]:
-    """Keras float, TFLite float32 and TFLite int8 of the family of `model`, and the peer's TFLite."""
+    """Keras float and TFLite float32 of the family of `model`, every shipped CPU int8 model, the peer's TFLite."""
     from bench import latency
     from bench.models import float32_tflite
 
-    int8 = next((e for e in entries if e.path.resolve() == model.resolve()), None)
+    target = next((e for e in entries if e.path.resolve() == model.resolve()), None)
     jobs = []
-    keras_entry = next((e for e in entries if int8 and e.family == int8.family and e.kind == "keras"), None)
+    keras_entry = next((e for e in entries if target and e.family == target.family and e.kind == "keras"), None)
     if keras_entry:
         jobs.append(latency.job(f"{keras_entry.name} (Keras float, predict_on_batch)", "keras", keras_entry.path))
         f32 = float32_tflite(keras_entry, entries, workdir)
         jobs.append(latency.job(f"{f32.name} (TFLite float32)", "float32", f32.path))
-    jobs.append(latency.job(f"{model.name} (TFLite int8)", "int8", model))
+    int8 = [e.path for e in entries if e.kind == "int8" and e.path.resolve() != model.resolve()]
+    jobs += [latency.job(f"{path.name} (TFLite int8)", "int8", path) for path in [model, *int8]]
     if peer:
         jobs.append(latency.job(f"fer {peer.version} {peer.tflite.name} (peer TFLite)", "peer", peer.tflite))
     return jobs

@@ -140,7 +140,7 @@ def targets(results: dict) -> list[list[str]]:
                      f"{wall:.1f}x wall, {cpu:.1f}x CPU time; recall {p['fer-edge']['recall']:.3f} vs "
                      f"{p['peer']['recall']:.3f}",
                      _verdict(wall >= TARGET_FPS_RATIO and recall_ok, cpu >= TARGET_FPS_RATIO and recall_ok)])
-    int8 = next((r for r in results.get("latency", []) if r["kind"] == "int8"), None)
+    int8 = next((r for r in results.get("latency", []) if r["kind"] == "int8" and r["model"].startswith(model)), None)
     if int8:
         rows.append([f"per-face int8 <= {TARGET_INT8_MS} ms", f"{int8['wall_median_ms']:.3f} ms wall median "
                      f"(p90 {int8['wall_p90_ms']:.3f}), {int8['cpu_median_ms']:.3f} ms CPU time",
