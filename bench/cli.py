@@ -112,7 +112,7 @@ def run(args) -> dict:
             elif part in ("pipeline", "daemon") and clips is None:
                 clips = pipeline_fps.make_videos(_scene_faces(split.images, split.labels), args.frames, workdir)
             if part == "pipeline":
-                systems = pipeline_fps.SYSTEMS if peer else ("fer-edge",)
+                systems = pipeline_fps.SYSTEMS if peer else pipeline_fps.SYSTEMS[:2]
                 results["pipeline"] = pipeline_fps.measure(clips, args.model, args.runs, cpu, systems)
             elif part == "daemon":
                 results["daemon"] = daemon.measure(clips[-1][0], args.runs, args.warmup, args.daemon_seconds)
