@@ -29,6 +29,7 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
             shutil.copyfile(run_dir / "report" / png, report_dir / png)
             pictures[png.removesuffix(".png")] = f"{report_dir.name}/{png}"
     card = dict(meta)
+    _record_init(card)
     card.update(
         name=name,
         multiply_adds=_multiply_adds(target),
@@ -48,6 +49,18 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
     )
     write_json_atomic(models_dir / f"{name}.json", card)
     return target
+
+
+def _record_init(card: dict) -> None:
+    """A run started with --init continues another run: put that run's training record in the card,
+    so the card holds every command that made the model."""
+    training = card.get("training") or {}
+    init = (training.get("config") or {}).get("init")
+    if not init or not Path(init).exists():
+        return
+    previous = read_metadata(init, required=False)
+    card["training"] = dict(training, init_from={"model": init, "sha256": sha256_file(Path(init)),
+                                                 "training": previous.get("training")})
 
 
 def _multiply_adds(model_path: Path) -> int:

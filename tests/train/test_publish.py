@@ -55,3 +55,19 @@ def test_publish_names_what_an_unfinished_run_lacks(finished_run, tmp_path):
     (run / "report" / "metrics.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"metrics\.json: missing"):
         publish(run, "fer_x", tmp_path)
+
+
+def test_a_run_started_from_another_carries_its_training_record(finished_run, tmp_path):
+    run, _ = finished_run
+    first = tmp_path / "first.keras"
+    first.write_bytes((run / "model.keras").read_bytes())
+    write_json_atomic(tmp_path / "first.json", {"training": {"command": "fer-edge train --epochs 28"}})
+    meta = json.loads((run / "model.json").read_text())
+    meta["training"] = {"command": "fer-edge train --init first.keras", "config": {"init": str(first)}}
+    write_json_atomic(run / "model.json", meta)
+
+    publish(run, "fer_x", tmp_path / "models")
+    card = json.loads((tmp_path / "models" / "fer_x.json").read_text())
+    assert card["training"]["command"] == "fer-edge train --init first.keras"
+    assert card["training"]["init_from"] == {"model": str(first), "sha256": sha256_file(first),
+                                             "training": {"command": "fer-edge train --epochs 28"}}
