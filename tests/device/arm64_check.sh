@@ -74,7 +74,7 @@ usage() {
 Options:
   --bundle DIR       check this bundle (a directory with install.sh, or a .tar.gz of one)
                      instead of building one with 'fer-edge bundle' from this checkout
-  --model FILE       int8 model to bundle (default: the shipped models/*_int8.tflite)
+  --model FILE       int8 model to bundle (default: the runtime's default, the shipped int8 model)
   --prob-tol X       largest absolute probability difference allowed (default $PROB_TOL)
   --run-seconds N    how long the daemon runs before its metrics are read (default $RUN_SECONDS)
   --port N           daemon HTTP port on 127.0.0.1 (default: a free one)
@@ -285,9 +285,9 @@ print(json.dumps(out))
 json_get() { "$HOST_PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d.get(sys.argv[2]) or "-")' "$1" "$2"; }
 
 # ---------------------------------------------------------------- 4. bundle and offline install
-if [ -z "$MODEL" ]; then
-    MODEL=$(find "$REPO/models" -maxdepth 1 -name '*_int8.tflite' ! -name '*_edgetpu*' | sort | head -1)
-    [ -n "$MODEL" ] || die "no shipped int8 model (models/*_int8.tflite) in $REPO; pass --model" 2
+if [ -z "$MODEL" ]; then  # the runtime's default: the shipped int8 model a device runs
+    MODEL=$(cd "$REPO" && "$HOST_PY" -c 'from edge_runtime.classifier import default_model_path; print(default_model_path())')
+    [ -f "$MODEL" ] || die "the shipped int8 model $MODEL is missing; pass --model" 2
 fi
 MODEL=$(cd "$(dirname "$MODEL")" && pwd)/$(basename "$MODEL")
 if [ -z "$BUNDLE" ]; then
