@@ -12,9 +12,11 @@ from edge_runtime.labels import LABELS
 from edge_runtime.metadata import read_metadata, sha256_file
 from tests.conftest import SHIPPED, SHIPPED_INT8
 
-# name: (accuracy floor on the 350-face val sample, top-1 int8/float agreement floor, parameter ceiling).
-# The floors sit ~2 pp under what the shipped files score, so only a real regression trips them.
-GUARDS = {"fer_mobile": (0.55, 0.94, 300_000), "fer_cnn": (0.62, 0.97, 2_000_000)}
+# name: (accuracy floor on the 350-face val sample, top-1 int8/float agreement floor, parameter ceiling,
+# largest int8 accuracy drop in pp on the sample). The shipped files score: fer_mobile float 60.6 %,
+# int8 59.1 %, agreement 96.3 %; fer_cnn 66.0 %, 65.7 %, 99.1 % (on all of val the int8 drops are
+# 0.39 and 0.08 pp). Floors sit ~2 pp under, so only a real regression trips them.
+GUARDS = {"fer_mobile": (0.57, 0.94, 300_000, 2.0), "fer_cnn": (0.64, 0.97, 2_000_000, 1.0)}
 NAMES = sorted(SHIPPED)
 
 
@@ -59,7 +61,7 @@ def test_int8_keeps_the_float_accuracy(name, probs, val_sample):
     float_acc = (float_probs.argmax(1) == val_sample.labels).mean()
     int8_acc = (int8_probs.argmax(1) == val_sample.labels).mean()
     agreement = (float_probs.argmax(1) == int8_probs.argmax(1)).mean()
-    assert (float_acc - int8_acc) * 100 <= 1.5
+    assert (float_acc - int8_acc) * 100 <= GUARDS[name][3]
     assert agreement >= GUARDS[name][1]
     assert np.abs(float_probs - int8_probs).mean() < 0.02
 
