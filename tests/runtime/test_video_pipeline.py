@@ -43,14 +43,23 @@ def matches(result: FrameResult, placements):
             yield p, best
 
 
-@pytest.fixture(scope="module")
-def default_run(scene_video, model):
+def _run_with_known(scene_video, model) -> Run:
     path, faces, truth = scene_video
     run = run_pipeline(path, model, PipelineOptions())
     classifier = Classifier(model)
     run.known = [classifier.predict(preprocess_faces(frame.gray, [p.box.as_list() for p in placements]))
                  for frame, placements in zip(run.known, truth)]
     return run
+
+
+@pytest.fixture(scope="module")
+def default_run(scene_video, model):
+    return _run_with_known(scene_video, model)
+
+
+@pytest.fixture(scope="module")
+def judged_run(scene_video, judge_model):
+    return _run_with_known(scene_video, judge_model)
 
 
 def recall(run: Run, truth) -> float:
@@ -92,7 +101,7 @@ def test_track_ids_are_stable_and_distinct(default_run, scene_video):
     assert len(set.union(*ids.values())) == len(faces)
 
 
-def test_labels_agree_with_direct_classification_of_the_known_crops(default_run, scene_video):
+def test_labels_agree_with_direct_classification_of_the_known_crops(judged_run, scene_video):
     """The pipeline's crop (detector or follower box, the model's margin) gives what the model says on
     the face's known box. On a face where the model itself hesitates between two classes (top two
     within DECISIVE) a pixel tips the label, so labels are compared where it is decisive, and
@@ -100,7 +109,7 @@ def test_labels_agree_with_direct_classification_of_the_known_crops(default_run,
     _, _, truth = scene_video
     decisive = same_label = nearest_is_own = total = 0
     distance = []
-    for result, placements, known in zip(default_run.results, truth, default_run.known):
+    for result, placements, known in zip(judged_run.results, truth, judged_run.known):
         for p, face in matches(result, placements):
             if not face.classified:
                 continue
