@@ -150,7 +150,7 @@ def main_args(args, command: str) -> int:
 
 def register(sub) -> None:
     """`fer-edge bench`, through the fer_edge.commands entry point group."""
-    from edge_runtime.cli import add_command
+    from edge_runtime.cli_helpers import add_command
 
     p = add_command(sub, "bench", help="Benchmark fer-edge against its peer (the `fer` package): accuracy, "
                     "per-face latency, pipeline FPS, daemon memory, model sizes; writes bench/RESULTS.md.",

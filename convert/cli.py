@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from edge_runtime.cli import CommandError, add_command
+from edge_runtime.cli_helpers import CommandError, add_command
 from edge_runtime.interpreter import EdgeTpuError, ModelError
 from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
 from train.cli import tensorflow_env

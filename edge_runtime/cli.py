@@ -15,25 +15,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from edge_runtime import __version__
+from edge_runtime.cli_helpers import CommandError, add_command
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent / "samples" / "faces.mp4"
 EPILOG = "Run `fer-edge COMMAND --help` for each command's options and an example."
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one sentence, exit status `code`."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
-
-
-def add_command(subparsers, name: str, *, help: str, example: str, **kwargs) -> argparse.ArgumentParser:
-    """A subcommand whose --help says what it does and shows an example."""
-    return subparsers.add_parser(
-        name, help=help, description=help, epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
-    )
 
 
 def add_detect_command(sub) -> None:
@@ -248,8 +233,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the imported module's main: under `python -m` this file is `__main__`, and a CommandError
-    # raised by a plugin (edge_runtime.cli.CommandError) would not be the class main() here catches.
-    from edge_runtime.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

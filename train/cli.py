@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from edge_runtime.cli import CommandError, add_command
+from edge_runtime.cli_helpers import CommandError, add_command
 from train.data import FORMATS, DataError, load_dataset
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from edge_runtime.cli import CommandError, add_command
+from edge_runtime.cli_helpers import CommandError, add_command
 
 
 def add_release_commands(sub) -> None:
