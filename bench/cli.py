@@ -43,9 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _scene_faces(images: np.ndarray, labels: np.ndarray, count: int = 3):
     """The first `count` faces (in a fixed shuffle) that Haar finds frontal: scenes score detection of faces."""
+    from bench.scenes import SceneFace, is_frontal
     from edge_runtime.detector import HaarDetector, HaarOptions
     from edge_runtime.labels import LABELS
-    from edge_runtime.synthetic import SceneFace, is_frontal
 
     detector = HaarDetector(HaarOptions(detect_width=0))
     faces = []

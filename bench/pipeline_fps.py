@@ -14,9 +14,9 @@ from pathlib import Path
 
 import cv2
 
+from bench.scenes import SceneFace, SceneOptions, write_video
 from bench.timing import Clock, pin_to_one_cpu, spread
 from edge_runtime.boxes import Box
-from edge_runtime.synthetic import SceneFace, SceneOptions, write_video
 
 MATCH_IOU = 0.4
 # "fer-edge confirm=1" shows a face from its first detection, as the peer does: the like-for-like recall.

@@ -27,6 +27,7 @@ import numpy as np
 
 from bench.latency import per_face_ms, time_faces
 from bench.pipeline_fps import match
+from bench.scenes import SceneOptions, is_frontal, read_faces, render, write_video
 from bench.timing import Clock
 from edge_runtime.classifier import Classifier, default_model_path
 from edge_runtime.detector import HaarDetector, HaarOptions
@@ -34,7 +35,6 @@ from edge_runtime.labels import LABELS
 from edge_runtime.pipeline import Pipeline, PipelineOptions
 from edge_runtime.preprocess import preprocess_face
 from edge_runtime.sources import VideoSource
-from edge_runtime.synthetic import SceneOptions, is_frontal, read_faces, render, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 

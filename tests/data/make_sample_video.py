@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.scenes import SceneOptions, is_frontal, read_faces, write_video
 from edge_runtime.detector import HaarDetector
-from edge_runtime.synthetic import SceneOptions, is_frontal, read_faces, write_video
 
 SAMPLE = Path("tests/data/val_sample")
 OUT = Path("edge_runtime/samples/faces.mp4")

@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.scenes import SceneFace, SceneOptions, is_frontal, read_faces, write_video
 from edge_runtime.detector import HaarDetector, HaarOptions
 from edge_runtime.interpreter import input_info, make_interpreter, output_info
 from edge_runtime.labels import LABELS
 from edge_runtime.metadata import write_json_atomic
 from edge_runtime.preprocess import Preprocessing
-from edge_runtime.synthetic import SceneFace, SceneOptions, is_frontal, read_faces, write_video
 
 REPO = Path(__file__).resolve().parents[2]
 FER = Path(os.environ.get("FER2013_DIR", REPO.parent / "shared" / "fer2013"))

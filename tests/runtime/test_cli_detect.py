@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import edge_runtime.classifier
+from bench.scenes import SceneOptions, render
 from edge_runtime.boxes import Box
 from edge_runtime.cli import main
 from edge_runtime.labels import LABELS
 from edge_runtime.progress import Progress
-from edge_runtime.synthetic import SceneOptions, render
 
 KEYS = {"frame", "time", "box", "label", "score", "probabilities", "track"}
 

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.scenes import SceneOptions, render
 from edge_runtime.detector import DEFAULT_CASCADE, DetectorError, HaarDetector, HaarOptions, cascade_path
-from edge_runtime.synthetic import SceneOptions, render
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import textwrap
 
 import cv2
 
-from edge_runtime.synthetic import SceneOptions, render
+from bench.scenes import SceneOptions, render
 
 BLOCKED = ("tensorflow", "keras", "train", "convert")
 

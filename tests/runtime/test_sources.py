@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.scenes import SceneOptions, render, write_video
 from edge_runtime.classifier import Classifier
 from edge_runtime.detector import HaarDetector
 from edge_runtime.pipeline import Pipeline
 from edge_runtime.sources import ImageSource, PicameraSource, SourceError, VideoSource, open_source
-from edge_runtime.synthetic import SceneOptions, render, write_video
 
 
 def test_image_and_folder_of_images(tmp_path, frontal_faces):

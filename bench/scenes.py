@@ -1,6 +1,6 @@
 """Synthetic scenes: real 48x48 faces, upscaled and feathered into a textured background,
-moving along known paths. Tests, benchmarks and the device self-check use them to score
-detection and tracking against boxes that are known exactly.
+moving along known paths. Tests and benchmarks use them to score detection and tracking against
+boxes that are known exactly; the device never runs them, so they live here, not in edge_runtime.
 """
 
 from __future__ import annotations
