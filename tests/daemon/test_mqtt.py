@@ -124,3 +124,28 @@ def test_without_paho_the_error_says_what_to_install(model):
     assert proc.returncode == 1
     assert "MQTT output needs paho-mqtt: pip install 'fer-edge[mqtt]'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_camera_online_and_offline_reach_the_broker(mosquitto, start_daemon, sample_frames, caplog):
+    """The sink's `camera` call (every online/offline change) publishes, instead of failing on the camera
+    name: the camera goes offline on a read error, comes back, and each change arrives on the broker."""
+    from .conftest import Script
+
+    sub = Subscriber(mosquitto.port, "fer-edge/door/camera")
+    script = Script(sample_frames, [{"then": "fail", "frames": 5}, {"then": "play"}])
+    running = start_daemon({"camera": {"name": "door", "watchdog": {"backoff_min": 0.05, "backoff_max": 0.1}},
+                            "jsonl": None, "http": None,
+                            "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "discovery": False}}, script)
+    try:
+        states = lambda: [json.loads(p)["state"] for p in sub.on("fer-edge/door/camera")]  # noqa: E731
+        wait_for(lambda: states()[-2:] == ["offline", "online"], 15, "offline then online again")
+        first = json.loads(sub.on("fer-edge/door/camera")[0])
+        assert first["camera"] == "door" and first["state"] == "online"
+        offline = next(json.loads(p) for p in sub.on("fer-edge/door/camera") if json.loads(p)["state"] == "offline")
+        assert "device unplugged" in offline["reason"]
+        assert running.stop() == 0
+        wait_for(lambda: states()[-1] == "offline", 5, "offline on a clean stop")
+        assert json.loads(sub.on("fer-edge/door/camera")[-1])["reason"] == "stopped"
+    finally:
+        sub.close()
+    assert not [r for r in caplog.records if "output failed" in r.getMessage()]

@@ -3,6 +3,7 @@
 - `<prefix>/available`: `online` / `offline`, retained, with `offline` as the last will;
 - `<prefix>/<camera>/events`: JSON face events (new / update / end);
 - `<prefix>/<camera>/state`: retained JSON (camera state, faces present, dominant emotion);
+- `<prefix>/<camera>/camera`: retained JSON, the camera's last online/offline change and its reason;
 - `<prefix>/<camera>/stats`: JSON statistics on an interval;
 - Home Assistant discovery under `<discovery_prefix>/...`, so sensors appear without configuration.
 
@@ -38,10 +39,11 @@ def _paho():
 class MqttSink(Sink):
     def __init__(self, config: MqttConfig, camera: str, metrics):
         mqtt = _paho()
-        self.config, self.camera, self.metrics = config, camera, metrics
+        # `camera_name`, not `camera`: that name is the Sink.camera call the daemon makes on every change.
+        self.config, self.camera_name, self.metrics = config, camera, metrics
         prefix = config.topic_prefix
         self.available = f"{prefix}/available"
-        self.topics = {name: f"{prefix}/{camera}/{name}" for name in ("events", "state", "stats")}
+        self.topics = {name: f"{prefix}/{camera}/{name}" for name in ("events", "state", "stats", "camera")}
         self._lock = threading.Lock()
         self._buffer: deque[tuple[str, str]] = deque(maxlen=config.buffer)
         self._retained: dict[str, str] = {}
@@ -111,6 +113,9 @@ class MqttSink(Sink):
     def state(self, state: State) -> None:
         self._send(self.topics["state"], state.summary(), retain=True)
 
+    def camera(self, record: dict) -> None:
+        self._send(self.topics["camera"], record, retain=True)
+
     def stats(self, stats: dict) -> None:
         self._send(self.topics["stats"], stats)
 
@@ -129,10 +134,10 @@ class MqttSink(Sink):
 
     def _discovery(self) -> dict[str, dict]:
         """Home Assistant MQTT discovery configs (retained): dominant emotion, face count, camera connectivity."""
-        node = f"fer_edge_{self.camera}"
+        node = f"fer_edge_{self.camera_name}"
         state = self.topics["state"]
         common = {"state_topic": state, "availability_topic": self.available, "device": {
-            "identifiers": [node], "name": f"fer-edge {self.camera}", "manufacturer": "fer-edge",
+            "identifiers": [node], "name": f"fer-edge {self.camera_name}", "manufacturer": "fer-edge",
             "model": "fer-edge camera daemon", "sw_version": __version__}}
         prefix = self.config.discovery_prefix
         return {
