@@ -175,26 +175,13 @@ def unit_text(model: str) -> str:
 
 
 def build_own_wheel(out: Path) -> Path:
-    """A wheel of fer-edge from this source checkout, built offline (`pip wheel --no-deps --no-build-isolation`)."""
-    if not (SOURCE_ROOT / "pyproject.toml").is_file():
-        raise BundleError(f"no pyproject.toml in {SOURCE_ROOT}: build the bundle from a fer-edge checkout, "
-                          "or pass --wheel FILE")
-    # Built from a copy of the packages: the checkout's build/ folder can hold modules deleted since,
-    # which setuptools would ship. A fixed SOURCE_DATE_EPOCH makes the same source the same wheel, byte
-    # for byte, so a device reuses the venv of a release with the same wheels.
-    source = out / "source"
-    for entry in SOURCE_ROOT.iterdir():
-        if entry.is_dir() and entry.name != "tests" and (entry / "__init__.py").is_file():
-            shutil.copytree(entry, source / entry.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        elif entry.name in ("pyproject.toml", "setup.py", "setup.cfg", "MANIFEST.in", "README.md"):
-            shutil.copy2(entry, source / entry.name)
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                           "--disable-pip-version-check", "-q", "-w", str(out), str(source)],
-                          capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"})
-    wheels = sorted(out.glob("fer_edge-*.whl"))
-    if proc.returncode or len(wheels) != 1:
-        raise BundleError(f"pip wheel of {SOURCE_ROOT} failed: {proc.stderr.strip()[-2000:]}")
-    return wheels[0]
+    """A wheel of fer-edge from this source checkout, with the standard library only (no pip, no network)."""
+    from edge_runtime.release.wheel import WheelError, build_wheel
+
+    try:
+        return build_wheel(SOURCE_ROOT, out)
+    except (WheelError, KeyError, OSError) as exc:
+        raise BundleError(f"cannot build the fer-edge wheel from {SOURCE_ROOT}: {exc}") from exc
 
 
 def runtime_requirements(wheel: Path, python_version: str, platform: str) -> list[str]:
