@@ -51,10 +51,11 @@ class Classifier:
     def __init__(self, model_path: str | os.PathLike, *, num_threads: int | None = 1,
                  device: str | None = None, batch_size: int = 1):
         self.path = Path(model_path)
+        # The model first: a missing model is reported as such, not as its missing .json.
+        self.interpreter = make_interpreter(self.path, num_threads=num_threads, device=device)
         self.meta = read_metadata(self.path)
         self.labels = labels_of(self.meta)
         self.preprocessing = preprocessing_of(self.meta)
-        self.interpreter = make_interpreter(self.path, num_threads=num_threads, device=device)
         self._check_io()
         # Edge TPU models are compiled for a static batch of one.
         self.batch_size = 1 if is_edgetpu_model(self.path) else max(1, int(batch_size))

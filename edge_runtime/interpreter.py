@@ -6,7 +6,9 @@ model named `*_edgetpu.tflite` asks for the Edge TPU delegate.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import logging
 import os
 import platform
 from dataclasses import dataclass
@@ -15,6 +17,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from edge_runtime.metadata import read_metadata, sidecar_path
+from edge_runtime.native_stderr import captured_stderr
+from edge_runtime.release.manifest import require_bundled_model
+
+log = logging.getLogger("fer_edge.interpreter")
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 _BACKENDS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 TFLITE_MAGIC = b"TFL3"
@@ -63,6 +70,21 @@ def read_model_bytes(path: Path) -> bytes:
     return content
 
 
+def check_sha256(path: Path, content: bytes) -> None:
+    """Refuse model bytes that differ from the sha256 in the model's metadata, before the runtime parses
+    them: a corrupt flatbuffer can crash the native runtime itself (one changed byte of
+    fer_mobile_int8.tflite aborts the process with `double free or corruption`). Metadata without a
+    sha256 (a hand-made test model) is not checked."""
+    expected = read_metadata(path, required=False).get("sha256")
+    if expected is None:
+        return
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != str(expected).lower():
+        raise ModelError(f"{path}: sha256 {actual[:12]}... differs from the {expected!s:.12}... that its metadata "
+                         f"{sidecar_path(path).name} records: the model file is corrupt or was changed after "
+                         "conversion; refusing to load it (copy or convert it again)")
+
+
 def _edgetpu_delegate(module, device: str | None):
     library = EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
     options = {"device": device} if device else {}
@@ -83,20 +105,25 @@ def _edgetpu_delegate(module, device: str | None):
 
 
 def make_interpreter(model: str | os.PathLike, *, num_threads: int | None = 1, device: str | None = None):
-    """A ready (tensors allocated) interpreter for `model`.
+    """A ready (tensors allocated) interpreter for `model`, whose bytes were first checked against the
+    sha256 in its metadata and, inside an installed bundle, against the bundle's manifest.
 
     device: Edge TPU device string ("usb", "usb:0", "pci:0"); only for *_edgetpu.tflite models.
     """
     path = Path(model)
     content = read_model_bytes(path)
+    require_bundled_model(path)  # a model in an installed bundle must match its manifest.json
+    check_sha256(path, content)
     _, module = interpreter_module()
     delegates = [_edgetpu_delegate(module, device)] if is_edgetpu_model(path) else None
     if device and not delegates:
         raise ModelError(f"{path}: device {device!r} given, but this is not an Edge TPU model (*_edgetpu.tflite)")
     try:
-        interpreter = module.Interpreter(model_content=content, num_threads=num_threads,
-                                         experimental_delegates=delegates)
-        interpreter.allocate_tensors()
+        # LiteRT announces its XNNPACK delegate on fd 2 for every interpreter: logged at DEBUG instead.
+        with captured_stderr(log):
+            interpreter = module.Interpreter(model_content=content, num_threads=num_threads,
+                                             experimental_delegates=delegates)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         hint = " (an Edge TPU model needs the Edge TPU delegate)" if "edgetpu-custom-op" in str(exc) else ""
         raise ModelError(f"{path}: the TFLite runtime cannot load this model{hint}: {exc}") from exc

@@ -27,7 +27,6 @@ from edge_runtime.daemon.state import FaceState, Preview, State
 from edge_runtime.daemon.systemd import Notifier
 from edge_runtime.detector import HaarDetector
 from edge_runtime.pipeline import Pipeline
-from edge_runtime.release.manifest import require_bundled_model
 from edge_runtime.sources import Source, open_source
 
 log = logging.getLogger("fer_edge.daemon")
@@ -42,7 +41,6 @@ class Daemon:
         self.metrics = Metrics(camera.name)
         d = config.detection
         model = d.model or default_model_path()
-        require_bundled_model(model)  # a model in an installed bundle must match its manifest.json
         classifier = Classifier(model, num_threads=d.threads, device=d.device)
         detector = HaarDetector(d.haar_options())
         cv2.setNumThreads(d.threads)

@@ -146,15 +146,24 @@ def find_manifest(model_path: str | os.PathLike) -> Path | None:
 def check_model(model_path: str | os.PathLike, manifest_path: str | os.PathLike | None = None) -> Path | None:
     """Refuse a model (and its .json metadata) whose sha256 differs from its bundle's manifest.
 
-    The daemon calls this before loading. A model outside any bundle (a checkout's models/) has no
-    manifest and passes: returns the manifest used, or None.
+    The interpreter loader calls this first. Both the path as given and its real path are checked, so a
+    model reached through a symlinked folder is still checked against the bundle it really lies in, and
+    a link inside a bundle against that bundle. A model outside any bundle (a checkout's models/) has
+    no manifest and passes: returns the (last) manifest used, or None.
     """
-    model = Path(os.path.abspath(model_path))
-    manifest_path = Path(manifest_path) if manifest_path else find_manifest(model)
-    if manifest_path is None:
-        return None
+    used = None
+    for model in dict.fromkeys((Path(os.path.abspath(model_path)), Path(os.path.realpath(model_path)))):
+        found = Path(manifest_path) if manifest_path else find_manifest(model)
+        if found is not None:
+            _check_listed(model, found)
+            used = found
+    return used
+
+
+def _check_listed(model: Path, manifest_path: Path) -> None:
     manifest = load_manifest(manifest_path.read_bytes(), str(manifest_path))
-    root = Path(os.path.abspath(manifest_path)).parent
+    roots = (Path(os.path.abspath(manifest_path)).parent, Path(os.path.realpath(manifest_path)).parent)
+    root = next((r for r in roots if model.is_relative_to(r)), roots[0])
     for path in (model, model.with_suffix(".json")):
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else None
         want = manifest["files"].get(rel)
@@ -170,11 +179,11 @@ def check_model(model_path: str | os.PathLike, manifest_path: str | os.PathLike 
             raise ManifestError(f"{path}: sha256 {got['sha256'][:12]}... does not match the bundle manifest "
                                 f"{manifest_path} ({want['sha256'][:12]}...): the file changed after the bundle "
                                 "was made; refusing to load it. Reinstall or redeploy the bundle.")
-    return manifest_path
 
 
 def require_bundled_model(model_path: str | os.PathLike) -> None:
-    """check_model for the daemon: a mismatch is a ModelError, which `fer-edge run` reports in one sentence."""
+    """check_model for the interpreter loader: a mismatch is a ModelError, which every command reports in one
+    sentence."""
     from edge_runtime.interpreter import ModelError  # numpy: imported here, the verifier needs only the stdlib
 
     try:

@@ -1,7 +1,10 @@
 """Models the runtime must refuse, each with a sentence naming the file and what is wrong."""
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -76,3 +79,51 @@ def test_edge_tpu_model_without_the_runtime_says_how_to_install_it(tmp_path, int
     path = copy_model(int8_model, tmp_path, "fer_cnn_int8_edgetpu.tflite")
     with pytest.raises(EdgeTpuError, match=r"libedgetpu\.so\.1 is not installed.*libedgetpu1-std"):
         Classifier(path)
+
+
+# One changed byte here made the shipped fer_mobile_int8.tflite abort the runtime with `double free or corruption`.
+CRASHING_BYTE = (304943, 127)
+
+
+def test_a_changed_byte_is_refused_before_the_runtime_parses_it(tmp_path):
+    """In a subprocess: were the bytes not checked, the runtime itself would abort the process."""
+    from edge_runtime.cli import SAMPLE_VIDEO
+    from tests.conftest import SHIPPED_INT8
+
+    path = copy_model(SHIPPED_INT8, tmp_path, "flipped.tflite")
+    content = bytearray(path.read_bytes())
+    offset, value = CRASHING_BYTE
+    assert content[offset] != value
+    content[offset] = value
+    path.write_bytes(bytes(content))
+    for command in (["detect", str(SAMPLE_VIDEO)], ["run", "--source", str(SAMPLE_VIDEO), "--http", "off"]):
+        proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", *command, "--model", str(path)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        assert "double free" not in proc.stderr
+        assert re.fullmatch(rf"fer-edge {command[0]}: {re.escape(str(path))}: sha256 [0-9a-f]{{12}}\.\.\. differs "
+                            r"from the 716e45a1d6b4\.\.\. that its metadata flipped\.json records: the model file is "
+                            r"corrupt .*\n", proc.stderr), proc.stderr
+
+
+def test_a_changed_model_reached_through_a_symlinked_folder_is_checked_against_its_bundle(tmp_path, int8_model):
+    from edge_runtime.release.manifest import write_manifest
+
+    bundle = tmp_path / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    model = copy_model(int8_model, bundle / "models", "fer.tflite")
+    write_manifest(bundle, {"name": "fer-edge", "version": "1"})
+    # Changed after the bundle was made, with metadata to match: only the manifest can tell.
+    model.write_bytes(model.read_bytes() + bytes(16))
+    (tmp_path / "linked").symlink_to(bundle / "models")
+    for path in (model, tmp_path / "linked" / "fer.tflite"):
+        with pytest.raises(ModelError, match=r"fer\.tflite: sha256 .* does not match the bundle manifest"):
+            Classifier(path)
+
+
+def test_a_missing_model_is_named_not_its_metadata(tmp_path, capsys):
+    from edge_runtime.cli import main
+
+    assert main(["detect", "--model", str(tmp_path / "nope.tflite")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"fer-edge detect: {tmp_path / 'nope.tflite'}: model file not found\n"
