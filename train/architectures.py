@@ -39,7 +39,8 @@ def _conv_bn_relu(x, filters: int, kernel: int = 3, padding: str = "same", name:
 
 
 def _head(x, num_classes: int):
-    return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    # float32 even under a mixed-precision policy: softmax and the loss need its range and precision.
+    return layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
 
 
 def fer_vgg(num_classes: int = 7, size: int = 48) -> keras.Model:

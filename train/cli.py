@@ -88,7 +88,7 @@ def cmd_train(args) -> int:
         learning_rate=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
         schedule=args.schedule, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
         patience=args.patience, seed=args.seed, max_steps_per_epoch=args.max_steps,
-        teacher=args.teacher, distill=args.distill, init=args.init,
+        teacher=args.teacher, distill=args.distill, init=args.init, precision=args.precision,
         augment=AUGMENTS["none" if args.no_augment else args.augment],
     )
     command = "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
@@ -141,7 +141,7 @@ def register(sub) -> None:
     stats.add_argument("--json", action="store_true", help="one JSON object on stdout")
     stats.set_defaults(func=cmd_data_stats)
 
-    from train.trainer import TrainConfig
+    from train.trainer import PRECISIONS, TrainConfig
 
     d = TrainConfig()
     tr = add_command(sub, "train", help="Train a float Keras model on FER2013 and write its report.",
@@ -167,6 +167,9 @@ def register(sub) -> None:
                     "targets mix the labels with its probabilities on each training face")
     tr.add_argument("--distill", type=float, default=d.distill,
                     help=f"weight of the teacher's probabilities in the targets (default {d.distill})")
+    tr.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                    help="mixed_bfloat16: bfloat16 compute, float32 weights (faster on CPUs with AVX512_BF16); "
+                    "the saved model is float32 either way")
     tr.add_argument("--seed", type=int, default=d.seed)
     tr.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
     tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")

@@ -41,9 +41,15 @@ class TrainConfig:
     # Start from this trained model's weights (same architecture) instead of a random init:
     # a second cosine cycle for a run that ended still underfitting.
     init: str | None = None
+    # "mixed_bfloat16" computes in bfloat16 with float32 weights (~1.25x faster on CPUs with AVX512_BF16);
+    # the saved model is always rebuilt in float32, so conversion and inference never see bfloat16.
+    precision: str = "float32"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 class FaceBatches:
@@ -214,6 +220,20 @@ def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, 
     """Train, keep the best epoch on val accuracy, and write model.keras + model.json into `out`."""
     import keras
 
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"precision {cfg.precision!r}: expected one of {', '.join(PRECISIONS)}")
+    keras.mixed_precision.set_global_policy(cfg.precision)
+    try:
+        return _train(train_split, val_split, cfg, out, resume=resume, command=command, data_path=data_path,
+                      verbose=verbose)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, resume: bool, command: str,
+           data_path: str, verbose: int) -> dict:
+    import keras
+
     from train.architectures import build_model, count_macs, get_arch
 
     out = Path(out)
@@ -260,6 +280,11 @@ def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, 
     started = time.time()
     model.fit(seq, validation_data=val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
     best = keras.saving.load_model(out / "best.keras")
+    if cfg.precision != "float32":
+        keras.mixed_precision.set_global_policy("float32")
+        float_model = build_model(cfg.arch)
+        float_model.set_weights(best.get_weights())
+        best = float_model
     model_path = out / "model.keras"
     best.save(model_path)
     meta = {

@@ -173,3 +173,27 @@ def test_init_refuses_another_architecture_or_a_missing_file(splits, tmp_path):
               verbose=0)
     with pytest.raises(ValueError, match="nope.keras: no such file"):
         train(*splits, _config(epochs=1, init=str(tmp_path / "nope.keras")), tmp_path / "c", verbose=0)
+
+
+def test_mixed_bfloat16_training_saves_a_float32_model_that_predicts_like_the_best_epoch(splits, tmp_path):
+    out = tmp_path / "bf16"
+    meta = train(*splits, _config(precision="mixed_bfloat16"), out, verbose=0)
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored for whatever runs next
+    saved = keras.saving.load_model(out / "model.keras")
+    assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
+    assert all(w.dtype == np.float32 for w in saved.get_weights())
+    best = keras.saving.load_model(out / "best.keras")  # the checkpoint, still computing in bfloat16
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in best.layers}
+    x = splits[1].images[..., None].astype(np.float32)
+    p_saved, p_best = saved.predict(x, verbose=0), best.predict(x, verbose=0)
+    np.testing.assert_allclose(p_saved.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(p_saved - p_best).max() < 0.05  # the same weights; bfloat16 rounding only
+    assert meta["training"]["config"]["precision"] == "mixed_bfloat16"
+
+
+def test_an_unknown_precision_is_refused_before_training(splits, tmp_path):
+    with pytest.raises(ValueError, match="precision 'float16'"):
+        train(*splits, _config(precision="float16"), tmp_path / "x", verbose=0)
+    assert not (tmp_path / "x").exists()
+    assert keras.mixed_precision.global_policy().name == "float32"
