@@ -19,16 +19,17 @@ def test_atomic_write_leaves_no_temporary_and_respects_umask(tmp_path):
     assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
 
 
-def test_failed_write_keeps_the_old_file(tmp_path):
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "m.json"
     target.write_text("old")
 
-    class Boom:
-        def __len__(self):
-            raise RuntimeError("disk gone")
+    def disk_gone(fd):
+        raise OSError(5, "disk gone")
 
-    with pytest.raises(TypeError):
-        write_atomic(target, Boom())
+    # The new bytes are written, then flushing them to the disk fails: the rename must not happen.
+    monkeypatch.setattr(os, "fsync", disk_gone)
+    with pytest.raises(OSError, match="disk gone"):
+        write_atomic(target, b"new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
 

@@ -35,8 +35,11 @@ def test_detect_on_the_bundled_sample_finds_and_names_the_faces():
         assert len({r["track"] for r in rows_of_face}) == 1
         assert len(rows_of_face) >= 0.6 * len(frames)
     assert len(rows) >= 0.85 * sum(len(f) for f in frames)
-    # The happy and surprised faces are named right on nearly every frame.
-    for face in (0, 1):
-        label = truth["faces"][face]["label"]
+    # The happy and surprised faces are named right on nearly every frame. The third face is neutral in
+    # FER2013, but both shipped models read it as angry (0.43 angry, 0.26 neutral, 0.20 sad on average):
+    # a model error, stated here so that any change in what the runtime says about that face shows.
+    assert [f["label"] for f in truth["faces"]] == ["happy", "surprise", "neutral"]
+    said = {0: "happy", 1: "surprise", 2: "angry"}
+    for face, label in said.items():
         hits = sum(r["label"] == label for r in matched[face])
-        assert hits >= 0.9 * len(matched[face]), (label, hits)
+        assert hits >= 0.9 * len(matched[face]), (face, label, hits)

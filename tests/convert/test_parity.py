@@ -33,6 +33,21 @@ def test_parity_json_on_a_good_int8_model(int8_model, tiny_model, parity_data, c
     assert np.trace(report["label_confusion"]) == round(report["agreement"] * report["n"])
 
 
+def test_parity_on_faces_the_models_get_wrong(int8_model, tiny_model, coded, face_folders, tmp_path, cli):
+    # Every third face carries the next class's label: both models are then right on only ~2/3 of the
+    # faces, while they still agree with each other on nearly all, so agreement is not accuracy.
+    images, labels = coded(63, seed=4)
+    labels[::3] = (labels[::3] + 1) % 7
+    face_folders(tmp_path / "mislabelled" / "val", images, labels)
+    code, out, err = cli(["parity", "--float", str(tiny_model), "--quant", str(int8_model),
+                          "--data", str(tmp_path / "mislabelled"), "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["float_accuracy"] < 0.7 and report["agreement"] >= 0.95
+    for c in report["per_class"].values():
+        assert c["delta_pp"] == pytest.approx(100 * (c["quant_accuracy"] - c["float_accuracy"]))
+
+
 def test_parity_fails_a_model_calibrated_on_a_constant_image(tiny_model, int8_model, parity_data, tmp_path, cli):
     from convert import calibration, tflite
     from edge_runtime.interpreter import input_info, make_interpreter

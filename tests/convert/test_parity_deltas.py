@@ -1,0 +1,143 @@
+"""Parity figures on predictions that can be counted by hand: neither model is perfect, and they disagree.
+
+The session's tiny model is ~100 % accurate, so on it agreement equals accuracy and every per-class
+delta is 0: a report that mixed those up would still pass. Here the two "models" are recorded
+predictions (face i -> row i of a probability table), the figures below were counted by hand, and each
+one differs from the figure a plausible bug would give.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convert.parity import ParityError, compare, format_report
+from edge_runtime.labels import LABELS
+from edge_runtime.preprocess import Preprocessing
+
+TRUTH = np.array([0, 0, 1, 1, 2, 2])
+FLOAT_TOP = [0, 0, 1, 2, 2, 2]  # right on 5 of 6 faces
+QUANT_TOP = [0, 1, 1, 1, 2, 0]  # right on 4 of 6; same label as the float model on faces 0, 2 and 4
+
+
+def table(tops: list[int]) -> np.ndarray:
+    p = np.full((len(tops), len(LABELS)), 0.05)
+    p[np.arange(len(tops)), tops] = 0.7
+    return p
+
+
+class Recorded:
+    """A predictor (the interface of train.evaluate.load_predictor) that replays a probability table."""
+
+    def __init__(self, probabilities: np.ndarray, labels=LABELS, size: int = 48):
+        self.probabilities = probabilities
+        self.labels = tuple(labels)
+        self.preprocessing = Preprocessing(size=size)
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        return self.probabilities[faces]
+
+
+FACES = np.arange(len(TRUTH))
+
+
+def report(max_drop_pp: float = 1.0):
+    return compare(Recorded(table(FLOAT_TOP)), Recorded(table(QUANT_TOP)), FACES, TRUTH, max_drop_pp)
+
+
+def test_accuracy_agreement_and_probability_difference():
+    r = report()
+    assert r.n == 6
+    assert r.float_accuracy == pytest.approx(5 / 6) and r.quant_accuracy == pytest.approx(4 / 6)
+    # Agreement is float label vs quantised label (3 of 6), not either model against the truth.
+    assert r.agreement == pytest.approx(3 / 6)
+    # Three faces differ by 0.65 at two of seven entries each, over 6 x 7 entries.
+    assert r.mean_abs_prob_diff == pytest.approx(3 * 2 * 0.65 / 42)
+    assert r.accuracy_drop_pp == pytest.approx(100 / 6)
+
+
+def test_macro_f1_over_all_seven_classes():
+    r = report()
+    # float: F1 1, 2/3 and 0.8 on classes 0-2; quantised: 0.5, 0.8 and 2/3; the four unseen classes count 0.
+    assert r.float_macro_f1 == pytest.approx((1 + 2 / 3 + 0.8) / 7)
+    assert r.quant_macro_f1 == pytest.approx((0.5 + 0.8 + 2 / 3) / 7)
+    assert r.macro_f1_drop_pp == pytest.approx(100 * (1 + 2 / 3 + 0.8 - 0.5 - 0.8 - 2 / 3) / 7)
+
+
+def test_per_class_deltas_are_quantised_minus_float():
+    per_class = report().per_class
+    assert list(per_class) == list(LABELS)
+    angry, disgust, fear = per_class["angry"], per_class["disgust"], per_class["fear"]
+    assert (angry.support, angry.float_accuracy, angry.quant_accuracy, angry.delta_pp) == (2, 1.0, 0.5, -50.0)
+    # The quantised model is better on disgust: a positive delta.
+    assert (disgust.support, disgust.float_accuracy, disgust.quant_accuracy, disgust.delta_pp) == (2, 0.5, 1.0, 50.0)
+    assert (fear.support, fear.float_accuracy, fear.quant_accuracy, fear.delta_pp) == (2, 1.0, 0.5, -50.0)
+    for name in LABELS[3:]:
+        assert per_class[name].support == 0 and per_class[name].delta_pp == 0.0
+
+
+def test_label_confusion_rows_are_float_labels_and_columns_quantised():
+    confusion = np.array(report().label_confusion)
+    expected = np.zeros((7, 7), int)
+    for f, q in zip(FLOAT_TOP, QUANT_TOP):
+        expected[f, q] += 1
+    np.testing.assert_array_equal(confusion, expected)
+    assert confusion[0, 1] == 1 and confusion[1, 0] == 0  # not symmetric: the orientation matters
+
+
+def test_gate_allows_a_drop_up_to_and_including_the_maximum():
+    assert not report(1.0).passed
+    exact = report().accuracy_drop_pp
+    assert report(exact).passed
+    assert not report(exact - 1e-9).passed
+    assert report(20).max_drop_pp == 20.0 and isinstance(report(20).max_drop_pp, float)
+    # A quantised model better than the float one passes any gate, even 0.
+    better = compare(Recorded(table(QUANT_TOP)), Recorded(table(FLOAT_TOP)), FACES, TRUTH, 0.0)
+    assert better.accuracy_drop_pp == pytest.approx(-100 / 6) and better.passed
+
+
+def test_to_dict_carries_the_derived_figures():
+    d = report().to_dict()
+    assert d["accuracy_drop_pp"] == pytest.approx(100 / 6)
+    assert d["macro_f1_drop_pp"] == pytest.approx(report().macro_f1_drop_pp)
+    assert d["passed"] is False
+    assert d["per_class"]["disgust"]["delta_pp"] == 50.0 and d["agreement"] == pytest.approx(0.5)
+
+
+def test_format_report_text():
+    text = format_report(report(), "f.keras", "q.tflite")
+    expected = (
+        "6 faces                      float  quantised\n"
+        "accuracy                           0.8333     0.6667   drop +16.67 pp (max 1)\n"
+        "macro-F1                           0.3524     0.2810   drop +7.14 pp\n"
+        "top-1 agreement 0.5000   mean |p_float - p_quant| 0.09286\n"
+        "class      support  float acc  quant acc  delta pp\n"
+        "angry            2     1.0000     0.5000    -50.00\n"
+        "disgust          2     0.5000     1.0000    +50.00\n"
+        "fear             2     1.0000     0.5000    -50.00\n"
+        "happy            0     0.0000     0.0000     +0.00\n"
+        "sad              0     0.0000     0.0000     +0.00\n"
+        "surprise         0     0.0000     0.0000     +0.00\n"
+        "neutral          0     0.0000     0.0000     +0.00\n"
+        "labels of f.keras (rows) vs q.tflite (columns):\n"
+        "      1     1     0     0     0     0     0\n"
+        "      0     1     0     0     0     0     0\n"
+        "      1     1     1     0     0     0     0\n"
+        "      0     0     0     0     0     0     0\n"
+        "      0     0     0     0     0     0     0\n"
+        "      0     0     0     0     0     0     0\n"
+        "      0     0     0     0     0     0     0\n"
+        "FAIL: accuracy drop 16.67 pp > 1 pp"
+    )
+    assert text == expected
+    assert format_report(report(20), "f", "q").endswith("PASS: accuracy drop 16.67 pp <= 20 pp")
+
+
+def test_models_that_cannot_be_compared_are_refused():
+    good = Recorded(table(FLOAT_TOP))
+    with pytest.raises(ParityError, match=r"different classes: \['angry'.*\] vs \['disgust'"):
+        compare(good, Recorded(table(QUANT_TOP), labels=LABELS[1:] + LABELS[:1]), FACES, TRUTH)
+    with pytest.raises(ParityError, match=r"different input sizes \(48 vs 64\)"):
+        compare(good, Recorded(table(QUANT_TOP), size=64), FACES, TRUTH)
+    with pytest.raises(ParityError, match="no labelled faces"):
+        compare(good, Recorded(table(QUANT_TOP)), FACES[:0], TRUTH[:0])
