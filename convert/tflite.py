@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -18,7 +19,10 @@ from convert.flatbuffer import float_ops, read_graph
 from edge_runtime import __version__
 from edge_runtime.interpreter import ModelError, TensorInfo, input_info, make_interpreter, output_info
 from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
+from edge_runtime.native_stderr import captured_stderr
 from train.evaluate import KerasPredictor
+
+log = logging.getLogger("fer_edge.convert")
 
 PRECISIONS = ("float32", "float16", "dynamic", "int8")
 IO_TYPES = ("int8", "uint8")
@@ -97,7 +101,9 @@ def to_tflite(source, precision: str, *, io: str = "int8", calibration: Calibrat
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         _configure(converter, precision, io, calibration)
         try:
-            return converter.convert()
+            # The MLIR quantiser prints `fully_quantize: 0, inference_type: 6, ...` on fd 2: logged at DEBUG.
+            with captured_stderr(log):
+                return converter.convert()
         except Exception as exc:  # the converter raises ConverterError, RuntimeError, ValueError...
             raise ConversionError(_explain(source.path, precision, exc)) from exc
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import shlex
 import sys
 from pathlib import Path
 
 from edge_runtime.cli_helpers import CommandError, add_command
+from edge_runtime.native_stderr import captured_stderr
 from train.data import FORMATS, DataError, load_dataset
 
 
@@ -17,6 +20,12 @@ def tensorflow_env() -> None:
     # oneDNN kernels are off by default on some x86 CPUs (AMD here) and are 2-3x faster for training.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    # Importing TensorFlow still writes absl/oneDNN lines on fd 2 (the oneDNN one twice), whatever the level
+    # above: they go to the log at DEBUG (-v). Without TensorFlow, the command's own import says what to install.
+    with captured_stderr(logging.getLogger("fer_edge.tensorflow")), contextlib.suppress(ImportError):
+        import tensorflow  # noqa: F401
 
 
 def _need_train_extra():

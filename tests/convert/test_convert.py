@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -168,3 +169,29 @@ def test_flags_that_do_not_go_together(tiny_model, cli):
                          (["--out", "model.bin"], "must name a .tflite")):
         code, _, err = cli(["convert", "--model", str(tiny_model), *argv])
         assert code == 2 and needle in err, err
+
+
+def test_the_converters_own_chatter_goes_to_the_debug_log(tiny_model, calibration_dir, tmp_path, cli, capfd, caplog):
+    """`fully_quantize: 0, inference_type: 6, ...` comes from C++ on fd 2: not printed, logged for -v."""
+    caplog.set_level(logging.DEBUG, logger="fer_edge")
+    code, _, err = cli(["convert", "--model", str(tiny_model), "--int8", "--calibration", str(calibration_dir),
+                        "--out", str(tmp_path / "fer_tiny_int8.tflite")])
+    assert code == 0, err
+    printed = err + capfd.readouterr().err
+    assert "fully_quantize" not in printed and "XNNPACK" not in printed
+    logged = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("fully_quantize: 0" in r.getMessage() for r in logged)
+
+
+def test_importing_tensorflow_for_a_command_prints_nothing():
+    """absl's and oneDNN's import-time lines (the oneDNN one twice) are logged, not printed."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    script = ("import logging, sys\nlogging.basicConfig(level=logging.DEBUG, stream=sys.stdout)\n"
+              "from train.cli import tensorflow_env\ntensorflow_env()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert "oneDNN custom operations are on" in proc.stdout

@@ -145,3 +145,14 @@ def test_progress_line():
     quiet = io.StringIO()
     Progress(3, stream=quiet).update()
     assert quiet.getvalue() == ""
+
+
+def test_the_runtimes_own_chatter_shows_only_with_verbose(stills, model):
+    """LiteRT's `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` comes from C++ on fd 2."""
+    folder, _ = stills
+    args = ["detect", str(folder / "photo_0.png"), "--model", str(model), "--no-progress"]
+    quiet, verbose = (subprocess.run([sys.executable, "-m", "edge_runtime.cli", *flags, *args], capture_output=True,
+                                     text=True, timeout=60) for flags in ([], ["-v"]))
+    assert quiet.returncode == verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert "XNNPACK" not in quiet.stderr and quiet.stderr.startswith("fer-edge detect: ")
+    assert "DEBUG fer_edge.interpreter: INFO: Created TensorFlow Lite XNNPACK delegate" in verbose.stderr
