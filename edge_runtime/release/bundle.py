@@ -28,7 +28,7 @@ from pathlib import Path
 
 from edge_runtime import __version__
 from edge_runtime.metadata import read_metadata, sha256_file
-from edge_runtime.release.manifest import write_manifest
+from edge_runtime.release.manifest import VERSION_RE, write_manifest
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PREFIX = "/opt/fer-edge"
@@ -38,7 +38,6 @@ WHEEL_CACHE = Path.home() / ".cache" / "fer-edge" / "wheels"
 # Raspberry Pi OS Bookworm is Debian 12: glibc 2.36, so manylinux_2_17 ... manylinux_2_36 wheels run there.
 GLIBC_MINOR = 36
 EXTRAS = ("mqtt",)
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 
 
 class BundleError(RuntimeError):
@@ -75,7 +74,7 @@ def build_bundle(opts: BundleOptions) -> Bundle:
     start = time.monotonic()
     created = datetime.now(timezone.utc).replace(microsecond=0)
     version = opts.version or f"{__version__}-{created:%Y%m%dT%H%M%SZ}"
-    if not VERSION_RE.match(version):
+    if not VERSION_RE.fullmatch(version):
         raise BundleError(f"--version {version!r}: use letters, digits and . _ + - only")
     models = [check_model(opts.model, edgetpu=False)]
     if opts.edgetpu_model:

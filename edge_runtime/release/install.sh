@@ -52,6 +52,14 @@ done
 HERE=$(cd "$(dirname "$0")" && pwd -P)
 say() { echo "install.sh: $*"; }
 die() { echo "install.sh: error: $*" >&2; exit 1; }
+# The prefix goes into paths and the unit's ExecStart: absolute, and nothing systemd or a shell reads specially.
+case "$PREFIX" in
+  /*) ;;
+  *) die "--prefix $PREFIX: must be an absolute path" ;;
+esac
+case "$PREFIX" in
+  *[[:space:]%\\\"\'\$\`]*) die "--prefix $PREFIX: spaces, %, \\, quotes, \$ and \` are not allowed (systemd reads them specially)" ;;
+esac
 CHANGES=0
 # Run a changing step, or only say it under --dry-run.
 change() {
@@ -71,8 +79,11 @@ ALL_WHEELS=("$HERE"/wheels/*.whl)
 # The verifier runs from the bundled wheel (a zip on sys.path): nothing needs to be installed first.
 manifest() { PYTHONPATH="$SELF_WHEEL" "$PYTHON" -m edge_runtime.release.manifest "$@"; }
 
-manifest verify "$HERE" --ignore venv || die "this bundle does not match its manifest: copy it again"
-VERSION=$(manifest version "$HERE")
+# Every file, through real paths: nothing unlisted, no links (but the installed release's own venv link).
+manifest verify "$HERE" || die "this bundle does not match its manifest: copy it again"
+VERSION=$(manifest version "$HERE") || die "no readable version in $HERE/manifest.json"
+# A release name is one plain path component: it becomes PREFIX/releases/VERSION.
+[[ "$VERSION" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$ ]] || die "manifest.json: version '$VERSION' is not a plain release name"
 [ "$VERIFY_ONLY" = 1 ] && exit 0
 
 WANT_PY=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("python") or "")' "$HERE/manifest.json")
@@ -102,12 +113,15 @@ REL="$PREFIX/releases/$VERSION"
 if [ "$HERE" = "$(cd "$REL" 2>/dev/null && pwd -P)" ]; then
   say "release $VERSION: running from it"
 elif [ -d "$REL" ]; then
-  manifest verify "$REL" --ignore venv >/dev/null || die "$REL exists but does not match this bundle: remove it and rerun"
+  manifest verify "$REL" >/dev/null || die "$REL exists but does not match this bundle: remove it and rerun"
   say "release $VERSION already in $REL"
 else
   say "release $VERSION: copying the bundle to $REL"
   mkdir_p "$PREFIX/releases"
+  [ ! -e "$REL.partial" ] || change rm -rf -- "$REL.partial"
   change cp -R "$HERE" "$REL.partial"
+  # What was copied is what gets installed: verified again there.
+  [ "$DRY_RUN" = 1 ] || manifest verify "$REL.partial" >/dev/null || die "the copy in $REL.partial does not match the manifest"
   change mv -T "$REL.partial" "$REL"
 fi
 
@@ -151,7 +165,8 @@ else
   if [ "$DRY_RUN" = 1 ]; then echo "  would write $STAMP"; else echo "$VENV_KEY" > "$STAMP"; fi
 fi
 if [ "$(readlink "$REL/venv" 2>/dev/null || true)" != "../../venvs/$VENV_KEY" ]; then
-  change ln -sfn "../../venvs/$VENV_KEY" "$REL/venv"
+  # -T: a venv folder in the release would otherwise receive the link instead of being replaced by it.
+  change ln -sfnT "../../venvs/$VENV_KEY" "$REL/venv"
 fi
 
 # 4. current -> releases/VERSION, atomically: a new link renamed over the old one.
@@ -161,7 +176,7 @@ if [ "$SWITCH" = 1 ]; then
     say "current is already releases/$VERSION"
   else
     say "switching current: $(readlink "$PREFIX/current" 2>/dev/null || echo none) -> releases/$VERSION"
-    change ln -sfn "releases/$VERSION" "$PREFIX/current.new"
+    change ln -sfnT "releases/$VERSION" "$PREFIX/current.new"
     change mv -T "$PREFIX/current.new" "$PREFIX/current"
     SWITCHED=1
   fi
@@ -173,7 +188,9 @@ if [ "$SERVICE" = 1 ]; then
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then SYSTEMD=1; else SYSTEMD=0; fi
   fi
   if [ "$SYSTEMD" = 1 ]; then UNIT_PATH=/etc/systemd/system/$UNIT; else UNIT_PATH=$PREFIX/$UNIT; fi
-  NEW_UNIT=$(sed "s#$DEFAULT_PREFIX#$PREFIX#g" "$HERE/systemd/$UNIT")
+  # Plain text replacement (quoted, so & and # in the prefix stay themselves, unlike in sed).
+  BUNDLED_UNIT=$(cat "$HERE/systemd/$UNIT")
+  NEW_UNIT=${BUNDLED_UNIT//"$DEFAULT_PREFIX"/"$PREFIX"}
   UNIT_CHANGED=0
   if [ -f "$UNIT_PATH" ] && [ "$(cat "$UNIT_PATH")" = "$NEW_UNIT" ]; then
     say "unit $UNIT_PATH is up to date"

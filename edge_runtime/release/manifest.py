@@ -7,16 +7,28 @@ from the bundled wheel (a zip on sys.path) before it installs anything.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
+import re
+import stat
 import sys
 import tarfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 MANIFEST = "manifest.json"
 FORMAT = 1
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")  # fullmatch: one plain path component
+# The link install.sh makes in an installed release, the one thing beside the bundle's own files.
+VENV_LINK = "venv"
+VENV_TARGET = re.compile(r"^\.\./\.\./venvs/[0-9a-f]{16}$")
+# A bundle with every dependency wheel is ~100 MB; far more is a decompression bomb, refused early.
+MAX_MEMBER = 256 << 20
+MAX_TOTAL = 1 << 30
+MAX_PADDING = 1 << 20  # tar pads its end to a record (10 KiB by default); a little more is tolerated
 
 
 class ManifestError(ValueError):
@@ -35,16 +47,28 @@ def file_entry(path: Path) -> dict:
         return {"sha256": sha256_of(fh), "size": path.stat().st_size}
 
 
-def tree_files(root: Path, ignore: Iterable[str] = ()) -> list[str]:
-    """Every regular file below root as a POSIX relative path, sorted; top-level names in `ignore` skipped."""
-    skip = {MANIFEST, *ignore}
+def tree_files(root: Path) -> list[str]:
+    """Every file below root as a POSIX relative path, sorted; a link or special file anywhere is refused.
+
+    Only the installed release's `venv` link (made by install.sh) may stand beside the bundle's files."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel = Path(dirpath).relative_to(root)
-        if rel == Path("."):
-            dirnames[:] = [d for d in dirnames if d not in skip]
-            filenames = [f for f in filenames if f not in skip]
-        found.extend((rel / name).as_posix() for name in filenames)
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            if rel == Path(".") and name == MANIFEST:
+                continue
+            if rel == Path(".") and name == VENV_LINK and path.is_symlink():
+                if not VENV_TARGET.match(os.readlink(path)):
+                    raise ManifestError(f"{VENV_LINK}: a link to {os.readlink(path)}, not to an install.sh venv")
+                continue
+            mode = os.lstat(path).st_mode
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                raise ManifestError(f"{(rel / name).as_posix()}: not a regular file (links and special files "
+                                    "are refused)")
+            found.append((rel / name).as_posix())
     return sorted(found)
 
 
@@ -55,13 +79,33 @@ def write_manifest(root: Path, fields: dict) -> dict:
     return manifest
 
 
+def check_version(version: object, where: str) -> str:
+    """A release name is one plain path component: it names folders on the device and in rm -rf."""
+    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+        raise ManifestError(f"{where}: version {version!r} is not a plain release name (1-100 letters, digits "
+                            "and . _ + -, starting with a letter or digit)")
+    return version
+
+
 def load_manifest(text: bytes | str, where: str) -> dict:
+    """The manifest, with its version and every file entry checked for shape: a bad one is a ManifestError."""
     try:
         manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ManifestError(f"{where}: not a readable manifest: {exc}") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise ManifestError(f"{where}: not a fer-edge manifest (no 'files' table)")
+    check_version(manifest.get("version"), where)
+    for rel, entry in manifest["files"].items():
+        parts = PurePosixPath(rel).parts
+        if (not parts or rel.startswith("/") or "\\" in rel or any(p in (".", "..") for p in rel.split("/"))
+                or parts[0] == VENV_LINK):
+            raise ManifestError(f"{where}: files: {rel!r} is not a plain relative path inside the bundle")
+        if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str)
+                or not re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) or type(entry.get("size")) is not int
+                or entry["size"] < 0):
+            raise ManifestError(f"{where}: files: {rel}: needs a 64-hex-digit 'sha256' and a byte 'size', "
+                                f"has {entry!r}"[:300])
     return manifest
 
 
@@ -81,52 +125,105 @@ def compare(expected: dict, present: Iterable[str], entry_of: Callable[[str], di
                                 f"{want['sha256'][:12]}...")
 
 
-def verify_dir(root: str | os.PathLike, ignore: Iterable[str] = ()) -> dict:
-    """Check an unpacked bundle (or an installed release, ignoring e.g. its venv); returns the manifest."""
-    root = Path(root)
+def verify_dir(root: str | os.PathLike) -> dict:
+    """Check an unpacked bundle or an installed release, through real paths; returns the manifest."""
+    root = Path(os.path.realpath(root))
     path = root / MANIFEST
-    if not path.is_file():
-        raise ManifestError(f"{MANIFEST}: missing in {root}")
+    if path.is_symlink() or not path.is_file():
+        raise ManifestError(f"{MANIFEST}: missing in {root} (or not a regular file)")
     manifest = load_manifest(path.read_bytes(), str(path))
-    compare(manifest["files"], tree_files(root, ignore), lambda rel: file_entry(root / rel))
+    compare(manifest["files"], tree_files(root), lambda rel: file_entry(root / rel))
     return manifest
 
 
+class _Bounded:
+    """The decompressed bundle for tarfile: refuses to unpack past `limit` bytes, and notes any data that is
+    not zero from `mark` (where the last member ended) on: after the archive's end only padding is allowed."""
+
+    def __init__(self, raw, limit: int, what: str):
+        self.raw, self.limit, self.what, self.mark, self.stray = raw, limit, what, 0, False
+
+    def read(self, size: int = -1) -> bytes:
+        start = self.raw.tell()
+        if start - self.mark > MAX_PADDING:
+            raise ManifestError(f"{self.what}: more than {MAX_PADDING >> 10} KiB after the archive's last file: "
+                                "refused")
+        room = self.limit + 1 - start
+        data = self.raw.read(min(size, room) if size >= 0 else room) if room > 0 else b""
+        if self.raw.tell() > self.limit:
+            raise ManifestError(f"{self.what}: unpacks to more than {self.limit >> 20} MiB: refused")
+        self.stray = self.stray or (start >= self.mark and bool(data.strip(b"\0")))
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+
 def verify_tarball(bundle: str | os.PathLike) -> dict:
-    """Check a BUNDLE.tar.gz without unpacking it: one top folder, regular files only, all as listed."""
+    """Check a BUNDLE.tar.gz without unpacking it, reading it as GNU tar does: past blocks tarfile would stop
+    at, to the end of the gzip stream (its CRC and length checked). One top folder, regular files only, each
+    name once, no block the archive does not account for, within MAX_MEMBER and MAX_TOTAL bytes."""
     entries: dict[str, dict] = {}
     manifest_text = None
     top = None
     try:
-        with tarfile.open(bundle, "r:gz") as tar:
-            for member in tar:
-                parts = PurePosixPath(member.name).parts
-                if not parts or member.name.startswith("/") or ".." in parts or (top and parts[0] != top):
-                    raise ManifestError(f"{member.name}: outside the bundle's one top folder")
-                top = parts[0]
-                rel = PurePosixPath(*parts[1:]).as_posix() if len(parts) > 1 else ""
-                if member.isdir():
-                    continue
-                if not member.isfile():
-                    raise ManifestError(f"{rel or member.name}: not a regular file (links are refused)")
-                data = tar.extractfile(member)
-                if rel == MANIFEST:
-                    manifest_text = data.read()
-                else:
-                    entries[rel] = {"sha256": sha256_of(data), "size": member.size}
-    except (tarfile.TarError, OSError, EOFError) as exc:
+        with gzip.open(bundle, "rb") as gz:
+            stream = _Bounded(gz, MAX_TOTAL, str(bundle))
+            # ignore_zeros: read on past a zero or junk block, as GNU tar does, instead of stopping quietly.
+            with tarfile.open(fileobj=stream, mode="r:", ignore_zeros=True) as tar:
+                for member in tar:
+                    rel, top = _member_path(member, top)
+                    if member.offset != stream.mark:
+                        raise ManifestError(f"{rel or member.name}: {member.offset - stream.mark} bytes before it "
+                                            "that are no file of the archive (tar would skip them): refused")
+                    stream.mark, stream.stray = tar.offset, False
+                    if member.isdir():
+                        continue
+                    if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+                        raise ManifestError(f"{rel or member.name}: not a regular file (links and special files "
+                                            "are refused)")
+                    if member.size > MAX_MEMBER:
+                        raise ManifestError(f"{rel}: {member.size} bytes, more than a bundle file may have "
+                                            f"({MAX_MEMBER >> 20} MiB): refused")
+                    if rel in entries or (rel == MANIFEST and manifest_text is not None):
+                        raise ManifestError(f"{rel}: in the archive twice (tar would keep the second): refused")
+                    data = tar.extractfile(member)
+                    if rel == MANIFEST:
+                        manifest_text = data.read()
+                    else:
+                        entries[rel] = {"sha256": sha256_of(data), "size": member.size}
+            stream.read()  # to the end of the gzip stream, whose trailer (CRC, length) gzip checks there
+            if stream.stray:
+                raise ManifestError(f"{bundle}: data after the archive's last file that is not tar's zero "
+                                    "padding: refused")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise ManifestError(f"{bundle}: not a readable .tar.gz bundle: {exc}") from exc
     if manifest_text is None:
         raise ManifestError(f"{MANIFEST}: missing in {bundle}")
     manifest = load_manifest(manifest_text, f"{bundle}:{MANIFEST}")
+    if top != f"fer-edge-{manifest['version']}":
+        raise ManifestError(f"{bundle}: top folder {top!r} is not fer-edge-{manifest['version']}")
     compare(manifest["files"], entries, entries.__getitem__)
     manifest["top"] = top
     return manifest
 
 
-def verify(bundle: str | os.PathLike, ignore: Iterable[str] = ()) -> dict:
+def _member_path(member: tarfile.TarInfo, top: str | None) -> tuple[str, str]:
+    """(path below the top folder, the top folder) of a member; a path that leaves it is refused."""
+    name = member.name
+    parts = PurePosixPath(name).parts
+    if (not parts or name.startswith("/") or "\\" in name or any(p in (".", "..") for p in name.split("/"))
+            or (top and parts[0] != top)):
+        raise ManifestError(f"{name}: outside the bundle's one top folder")
+    return PurePosixPath(*parts[1:]).as_posix() if len(parts) > 1 else "", parts[0]
+
+
+def verify(bundle: str | os.PathLike) -> dict:
     """A bundle .tar.gz or an unpacked bundle folder: its manifest when every file matches, else ManifestError."""
-    return verify_dir(bundle, ignore) if Path(bundle).is_dir() else verify_tarball(bundle)
+    return verify_dir(bundle) if Path(bundle).is_dir() else verify_tarball(bundle)
 
 
 def find_manifest(model_path: str | os.PathLike) -> Path | None:
@@ -198,15 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="exit 0 when every file matches manifest.json, 1 naming the first that does not")
     p.add_argument("bundle")
-    p.add_argument("--ignore", action="append", default=[], metavar="NAME",
-                   help="a top-level name that is not part of the bundle (an installed release's venv)")
     sub.add_parser("version", help="print the version a bundle folder's manifest gives").add_argument("bundle")
     args = parser.parse_args(argv)
     try:
         if args.command == "version":
             print(load_manifest(Path(args.bundle, MANIFEST).read_bytes(), args.bundle)["version"])
             return 0
-        manifest = verify(args.bundle, args.ignore)
+        manifest = verify(args.bundle)
     except (ManifestError, OSError) as exc:
         print(f"verify: {exc}", file=sys.stderr)
         return 1
