@@ -150,6 +150,7 @@ def register(sub) -> None:
     stats.add_argument("--json", action="store_true", help="one JSON object on stdout")
     stats.set_defaults(func=cmd_data_stats)
 
+    from train.augment import AUGMENTS
     from train.trainer import PRECISIONS, TrainConfig
 
     d = TrainConfig()
@@ -169,8 +170,10 @@ def register(sub) -> None:
     tr.add_argument("--patience", type=int, default=d.patience, help="early stopping on val accuracy (0 = off)")
     tr.add_argument("--init", metavar="MODEL", help="start from this trained .keras model of the same "
                     "architecture (e.g. a second learning-rate cycle for a run that ended underfitting)")
-    tr.add_argument("--augment", choices=("default", "light", "none"), default="default",
-                    help="augmentation strength: light = flip and geometry only, for small networks that underfit")
+    tr.add_argument("--augment", choices=tuple(AUGMENTS), default="default",
+                    help="augmentation strength: light = flip and geometry only, for small networks that underfit; "
+                    "robust = wider geometry plus blur, noise, JPEG, dim/uneven light and low resolution on half "
+                    "the faces (what `evaluate --robustness` measures)")
     tr.add_argument("--no-augment", action="store_true", help="same as --augment none")
     tr.add_argument("--teacher", metavar="MODEL", help="distil from this trained model (.keras or .tflite): "
                     "targets mix the labels with its probabilities on each training face")
@@ -196,6 +199,9 @@ def register(sub) -> None:
     ev.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     ev.add_argument("--report", metavar="DIR", help="write metrics.json, confusion_matrix.png (+ learning curves)")
     ev.add_argument("--tta", choices=("flip",), help="test-time augmentation: average with the mirrored face")
+    ev.add_argument("--robustness", action="store_true",
+                    help="accuracy under a detector's crop, rotation, blur, noise, JPEG, dim and uneven light and "
+                    "low resolution (fixed seed), their mean and the share of clean accuracy kept")
     ev.add_argument("--threads", type=int, default=None, help="TFLite interpreter threads")
     ev.add_argument("--submission", metavar="CSV", help="predict mode output (default submission.csv)")
     ev.set_defaults(func=cmd_evaluate)

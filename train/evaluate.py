@@ -111,6 +111,8 @@ def evaluate_command(args) -> int:
         raise CommandError(str(exc)) from exc
     if not split.labelled:
         return _write_submission(predictor, split, args)
+    if args.robustness:
+        return _robustness_command(predictor, split, split_name, args)
     from train.report import write_report
 
     if args.report:
@@ -129,6 +131,19 @@ def evaluate_command(args) -> int:
         print(f"{'class':10s}{'precision':>10s}{'recall':>10s}{'f1':>10s}{'support':>9s}")
         for name, m in metrics["per_class"].items():
             print(f"{name:10s}{m['precision']:10.3f}{m['recall']:10.3f}{m['f1']:10.3f}{m['support']:9d}")
+    return 0
+
+
+def _robustness_command(predictor, split, split_name: str, args) -> int:
+    from train.robustness import format_robustness, robustness
+
+    result = robustness(predictor, split.images, split.labels)
+    result.update(model=str(args.model), data=str(args.data), split=split_name)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.model} on {args.data} [{split_name}], {result['n']} faces, robustness (seed {result['seed']})")
+        print(format_robustness(result))
     return 0
 
 
