@@ -27,7 +27,7 @@ def table(tops: list[int]) -> np.ndarray:
 
 
 class Recorded:
-    """A predictor (the interface of train.evaluate.load_predictor) that replays a probability table."""
+    """A predictor (the interface of train.predict.load_predictor) that replays a probability table."""
 
     def __init__(self, probabilities: np.ndarray, labels=LABELS, size: int = 48):
         self.probabilities = probabilities
@@ -139,5 +139,21 @@ def test_models_that_cannot_be_compared_are_refused():
         compare(good, Recorded(table(QUANT_TOP), labels=LABELS[1:] + LABELS[:1]), FACES, TRUTH)
     with pytest.raises(ParityError, match=r"different input sizes \(48 vs 64\)"):
         compare(good, Recorded(table(QUANT_TOP), size=64), FACES, TRUTH)
-    with pytest.raises(ParityError, match="no labelled faces"):
+    with pytest.raises(ParityError, match="^no labelled faces to compare on$"):
         compare(good, Recorded(table(QUANT_TOP)), FACES[:0], TRUTH[:0])
+
+
+def test_a_model_with_its_own_classes_is_reported_in_its_own_classes():
+    names = ("calm", "smile", "frown")
+
+    def three(tops):
+        p = np.full((len(tops), 3), 0.1)
+        p[np.arange(len(tops)), tops] = 0.8
+        return Recorded(p, labels=names)
+
+    r = compare(three([0, 1, 2, 1]), three([0, 1, 2, 2]), np.arange(4), np.array([0, 1, 2, 0]))
+    assert r.agreement == 0.75 and r.float_accuracy == 0.75 and r.quant_accuracy == 0.75
+    assert list(r.per_class) == list(names)
+    assert r.per_class["frown"].support == 1 and r.per_class["calm"].quant_accuracy == 0.5
+    assert r.label_confusion == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    assert r.float_macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
