@@ -21,7 +21,7 @@ from edge_runtime.classifier import Classifier, default_model_path
 from edge_runtime.daemon.capture import Capture, Captured
 from edge_runtime.daemon.config import DaemonConfig
 from edge_runtime.daemon.events import EventTracker
-from edge_runtime.daemon.metrics import Metrics, RateMeter, TimedClassifier, TimedDetector
+from edge_runtime.daemon.metrics import Metrics, RateMeter, TimedClassifier, TimedDetector, build_labels
 from edge_runtime.daemon.sinks import Sink
 from edge_runtime.daemon.state import FaceState, Preview, State
 from edge_runtime.daemon.systemd import Notifier
@@ -42,6 +42,7 @@ class Daemon:
         d = config.detection
         model = d.model or default_model_path()
         classifier = Classifier(model, num_threads=d.threads, device=d.device)
+        self.metrics.build.info(build_labels(model))  # after the classifier's checks of the model file
         detector = HaarDetector(d.haar_options())
         cv2.setNumThreads(d.threads)
         self.pipeline = Pipeline(TimedDetector(detector, self.metrics.detection_seconds),
@@ -132,6 +133,8 @@ class Daemon:
         m = self.metrics
         m.frames_processed.inc()
         m.faces.set(len(result.faces))
+        for face in result.faces:
+            m.emotions.labels(self.config.camera.name, face.emotion.label).inc()
         labels = self.pipeline.labels
         faces = tuple(FaceState(f.track, f.emotion.label, round(f.emotion.score, 4), f.box.as_list(),
                                 f.emotion.as_dict(labels)) for f in result.faces)

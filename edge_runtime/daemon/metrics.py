@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
+from edge_runtime import __version__
 from edge_runtime.boxes import Box
 from edge_runtime.detector import FaceDetector
+from edge_runtime.release.manifest import file_entry, find_manifest, load_manifest
 
 # Haar on a 320-px frame takes milliseconds to tens of them; one int8 face about 3 ms on a Pi 4 core.
 SECONDS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -37,6 +40,9 @@ class Metrics:
                                                     "Expression classifier time per call (a batch of faces)", c,
                                                     buckets=SECONDS_BUCKETS, registry=r))
         self.faces = labelled(Gauge("fer_edge_faces", "Faces in the last processed frame", c, registry=r))
+        # Its rate by emotion is the emotion mix over time (the Grafana dashboard's); seven labels, bounded.
+        self.emotions = Counter("fer_edge_emotions", "Faces classified, by their (smoothed) emotion, per frame",
+                                ["camera", "emotion"], registry=r)
         self.reconnects = labelled(Counter("fer_edge_camera_reconnects", "Camera reopened after a fault", c,
                                            registry=r))
         self.camera_up = labelled(Gauge("fer_edge_camera_up", "1 while the camera delivers frames", c, registry=r))
@@ -44,6 +50,8 @@ class Metrics:
         self.mqtt_connected = Gauge("fer_edge_mqtt_connected", "1 while connected to the MQTT broker", registry=r)
         self.mqtt_dropped = Counter("fer_edge_mqtt_dropped", "MQTT messages dropped while the broker was away",
                                     registry=r)
+        # fer_edge_build_info{version, model, model_sha256} 1: which release and model run where (build_labels).
+        self.build = Info("fer_edge_build", "The running release and model", registry=r)
         # process_resident_memory_bytes, process_cpu_seconds_total, open file descriptors, ...
         ProcessCollector(registry=r)
         self.camera = camera
@@ -55,6 +63,14 @@ class Metrics:
         if delta > 0:
             counter.inc(delta)
             self._totals[id(counter)] = total
+
+
+def build_labels(model: Path) -> dict[str, str]:
+    """The release's version when the model lies in an installed bundle (its manifest's), else fer-edge's;
+    the model's file name and sha256."""
+    manifest = find_manifest(model)
+    version = load_manifest(manifest.read_bytes(), str(manifest))["version"] if manifest else __version__
+    return {"version": str(version), "model": Path(model).name, "model_sha256": file_entry(Path(model))["sha256"]}
 
 
 class RateMeter:
