@@ -103,6 +103,12 @@ def test_grey_conversions():
     assert to_gray(np.zeros((3, 0))).shape == (3, 0)
     ints = np.array([[5, 400]], np.int32)
     assert to_gray(ints).tolist() == [[5, 255]]
+    assert to_gray(np.array([[0, 1]], np.int32)).tolist() == [[0, 1]]  # only floats are taken as 0..1
+
+
+def test_empty_image_is_refused():
+    with pytest.raises(ValueError, match="^image is empty$"):
+        preprocess_face(np.zeros((0, 5), np.uint8))
 
 
 def test_box_outside_the_frame_names_box_and_frame():
@@ -110,6 +116,30 @@ def test_box_outside_the_frame_names_box_and_frame():
         preprocess_face(np.zeros((40, 50), np.uint8), (100, 5, 10, 10))
     with pytest.raises(ValueError, match=r"face box \(5, -30, 10, 10\) lies outside"):
         preprocess_face(np.zeros((40, 50), np.uint8), (5, -30, 10, 10))
+    # Boxes that end exactly where the frame starts, or start exactly where it ends, hold no pixel.
+    for box in [(5, -10, 10, 10), (5, 40, 10, 10), (-10, 5, 10, 10), (50, 5, 10, 10)]:
+        with pytest.raises(ValueError, match="lies outside"):
+            preprocess_face(np.zeros((40, 50), np.uint8), box)
+
+
+@pytest.mark.parametrize("shape", [(144, 48), (48, 144), (144, 144)])
+def test_shrinking_averages_whole_blocks(shape):
+    # Shrinking by 3 along a side averages each 3 pixels (area interpolation): no pixel is skipped.
+    image = np.random.default_rng(2).integers(0, 256, shape).astype(np.uint8)
+    ry, rx = shape[0] // 48, shape[1] // 48
+    expected = image.reshape(48, ry, 48, rx).mean((1, 3))
+    assert np.abs(preprocess_face(image).astype(float) - expected).max() <= 0.5 + 1e-9
+
+
+@pytest.mark.parametrize("shape", [(48, 30), (30, 48)])
+def test_growing_one_side_interpolates(shape):
+    image = np.zeros(shape, np.uint8)
+    if shape[1] < 48:
+        image[:, 15:] = 200
+    else:
+        image[15:, :] = 200
+    # Linear interpolation leaves in-between values at the step, where area (nearest) would not.
+    assert set(np.unique(preprocess_face(image))) - {0, 200}
 
 
 def test_batch_uses_the_size_and_margin_it_is_given():
@@ -117,11 +147,15 @@ def test_batch_uses_the_size_and_margin_it_is_given():
     batch = preprocess_faces(frame, [(10, 10, 20, 20)], size=24, margin=0.25)
     np.testing.assert_array_equal(batch[0], preprocess_face(frame, (10, 10, 20, 20), size=24, margin=0.25))
     assert not np.array_equal(batch[0], preprocess_face(frame, (10, 10, 20, 20), size=24))
+    # No margin unless asked for.
+    np.testing.assert_array_equal(preprocess_faces(frame, [(10, 10, 20, 20)])[0],
+                                  preprocess_face(frame, (10, 10, 20, 20), margin=0.0))
 
 
 def test_preprocessing_parameters_round_trip_and_ignore_unknown_keys():
     p = Preprocessing(size=64, margin=0.2, color="gray")
     assert p.to_dict() == {"size": 64, "margin": 0.2, "color": "gray"}
     assert Preprocessing.from_dict({**p.to_dict(), "equalize": True}) == p
+    assert Preprocessing.from_dict({"color": "bgr"}).color == "bgr"
     assert Preprocessing.from_dict({"margin": 0.1}) == Preprocessing(margin=0.1)
     assert Preprocessing() == Preprocessing(size=48, margin=0.0, color="gray")
