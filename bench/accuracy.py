@@ -12,7 +12,7 @@ from bench.peer import PeerFiles, PeerKeras, PeerTflite
 from edge_runtime.interpreter import EdgeTpuError, ModelError
 from edge_runtime.metadata import MetadataError
 from train.data import load_dataset
-from train.evaluate import classification_metrics, default_split, load_predictor, predict_probs
+from train.predict import classification_metrics, default_split, load_predictor, predict_probs
 
 
 def load_split(data: Path, split: str | None = None):

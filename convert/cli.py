@@ -16,8 +16,8 @@ from pathlib import Path
 from edge_runtime.cli_helpers import CommandError, add_command
 from edge_runtime.interpreter import EdgeTpuError, ModelError
 from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
-from train.cli import tensorflow_env
 from train.data import FORMATS, DataError, load_dataset
+from train.env import tensorflow_env
 
 BAD_INPUT = 2
 GATE_FAILED = 1
@@ -29,7 +29,7 @@ def _exit_note(gate: str) -> str:
 
 def _labelled_split(path: str, fmt: str | None, split: str | None, size: int, skip_bad: bool):
     """(split name, Split) of labelled faces; by default the val split when there is one."""
-    from train.evaluate import default_split
+    from train.predict import default_split
 
     try:
         ds = load_dataset(path, fmt, skip_bad=skip_bad, size=size)
@@ -45,8 +45,8 @@ def _labelled_split(path: str, fmt: str | None, split: str | None, size: int, sk
 
 
 def _open_model(path: str | Path, flag: str):
-    """train.evaluate's predictor for a .keras or .tflite model, or a one-sentence error."""
-    from train.evaluate import load_predictor
+    """train.predict's predictor for a .keras or .tflite model, or a one-sentence error."""
+    from train.predict import load_predictor
 
     if not Path(path).is_file():
         raise CommandError(f"{path}: model file not found ({flag})", BAD_INPUT)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from train.evaluate import classification_metrics
+from train.predict import classification_metrics
 
 DEFAULT_MAX_DROP_PP = 1.0
 
@@ -60,7 +60,7 @@ class ParityReport:
 
 def compare(float_model, quant_model, faces: np.ndarray, labels: np.ndarray,
             max_drop_pp: float = DEFAULT_MAX_DROP_PP) -> ParityReport:
-    """Both predictors (train.evaluate.load_predictor objects) on the same preprocessed faces."""
+    """Both predictors (train.predict.load_predictor objects) on the same preprocessed faces."""
     if tuple(float_model.labels) != tuple(quant_model.labels):
         raise ParityError(f"the models name different classes: {list(float_model.labels)} vs "
                           f"{list(quant_model.labels)}; comparing them would mix up labels")

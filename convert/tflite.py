@@ -20,7 +20,7 @@ from edge_runtime import __version__
 from edge_runtime.interpreter import ModelError, TensorInfo, input_info, make_interpreter, output_info
 from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
 from edge_runtime.native_stderr import captured_stderr
-from train.evaluate import KerasPredictor
+from train.predict import KerasPredictor
 
 log = logging.getLogger("fer_edge.convert")
 
@@ -42,7 +42,7 @@ def default_output(model: str | os.PathLike, precision: str) -> Path:
 
 
 def load_source(path: str | os.PathLike):
-    """The float Keras model with its metadata (train.evaluate's KerasPredictor), checked for conversion."""
+    """The float Keras model with its metadata (train.predict's KerasPredictor), checked for conversion."""
     path = Path(path)
     if not path.is_file():
         raise ConversionError(f"{path}: model file not found")

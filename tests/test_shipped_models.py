@@ -24,7 +24,7 @@ NAMES = sorted(SHIPPED)
 def probs(val_sample):
     """name -> (float probabilities, int8 probabilities) on the val sample."""
     pytest.importorskip("keras")
-    from train.evaluate import load_predictor
+    from train.predict import load_predictor
 
     return {name: (load_predictor(f).predict(val_sample.images),
                    Classifier(q, batch_size=50).predict(val_sample.images)) for name, (f, q) in SHIPPED.items()}

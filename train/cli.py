@@ -3,50 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
-import os
 import shlex
 import sys
 from pathlib import Path
 
 from edge_runtime.cli_helpers import CommandError, add_command
-from edge_runtime.native_stderr import captured_stderr
-from train.data import FORMATS, DataError, load_dataset
-
-
-def tensorflow_env() -> None:
-    # oneDNN kernels are off by default on some x86 CPUs (AMD here) and are 2-3x faster for training.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return
-    # Importing TensorFlow still writes absl/oneDNN lines on fd 2 (the oneDNN one twice), whatever the level
-    # above: they go to the log at DEBUG (-v). Without TensorFlow, the command's own import says what to install.
-    with captured_stderr(logging.getLogger("fer_edge.tensorflow")), contextlib.suppress(ImportError):
-        import tensorflow  # noqa: F401
-
-
-def _need_train_extra():
-    try:
-        import keras  # noqa: F401
-    except ImportError as exc:
-        raise CommandError(f"this command needs the workstation extra: pip install 'fer-edge[train]' ({exc})") from exc
-
-
-def _load(path: str, fmt: str | None, skip_bad: bool, size: int = 48):
-    try:
-        ds = load_dataset(path, fmt, skip_bad=skip_bad, size=size)
-    except DataError as exc:
-        raise CommandError(str(exc)) from exc
-    if ds.skipped:
-        print(f"skipped {len(ds.skipped)} bad records in {path}:", file=sys.stderr)
-        for err in ds.skipped[:20]:
-            print(f"  {err}", file=sys.stderr)
-        if len(ds.skipped) > 20:
-            print(f"  ... and {len(ds.skipped) - 20} more", file=sys.stderr)
-    return ds
+from train.data import FORMATS, DataError
+from train.env import load_for_command, need_train_extra, tensorflow_env
 
 
 def _data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -56,7 +20,7 @@ def _data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def cmd_data_stats(args) -> int:
-    ds = _load(args.path, args.format, args.skip_bad)
+    ds = load_for_command(args.path, args.format, args.skip_bad)
     from edge_runtime.labels import LABELS
 
     if args.json:
@@ -76,7 +40,7 @@ def cmd_data_stats(args) -> int:
 
 def cmd_train(args) -> int:
     tensorflow_env()
-    _need_train_extra()
+    need_train_extra()
     from train.architectures import get_arch
     from train.augment import AUGMENTS
     from train.trainer import TrainConfig, train
@@ -85,7 +49,7 @@ def cmd_train(args) -> int:
         arch = get_arch(args.arch)
     except ValueError as exc:
         raise CommandError(str(exc), 2) from exc
-    ds = _load(args.data, args.format, args.skip_bad, size=arch.input_size)
+    ds = load_for_command(args.data, args.format, args.skip_bad, size=arch.input_size)
     try:
         tr, va = ds.split("train"), ds.split(args.val_split)
     except DataError as exc:

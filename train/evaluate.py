@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -12,83 +11,10 @@ import numpy as np
 
 from edge_runtime.cli import CommandError
 from edge_runtime.interpreter import EdgeTpuError, ModelError
-from edge_runtime.labels import LABELS
-from edge_runtime.metadata import MetadataError, labels_of, preprocessing_of, read_metadata
+from edge_runtime.metadata import MetadataError
 from edge_runtime.preprocess import preprocess_face
-
-
-class KerasPredictor:
-    """A float Keras model behind the same predict(faces) -> probabilities call as the TFLite Classifier."""
-
-    def __init__(self, path: str | os.PathLike, batch_size: int = 256):
-        import keras
-
-        self.path = Path(path)
-        self.meta = read_metadata(self.path)
-        self.labels = labels_of(self.meta)
-        self.preprocessing = preprocessing_of(self.meta)
-        try:
-            self.model = keras.saving.load_model(self.path)
-        except Exception as exc:  # Keras raises many types for a bad file
-            raise ModelError(f"{self.path}: cannot load Keras model: {exc}") from exc
-        self.batch_size = batch_size
-
-    def predict(self, faces: np.ndarray) -> np.ndarray:
-        x = np.asarray(faces, dtype=np.float32)[..., None]
-        return np.asarray(self.model.predict(x, batch_size=self.batch_size, verbose=0), dtype=np.float32)
-
-
-def load_predictor(path: str | os.PathLike, *, num_threads: int | None = None, device: str | None = None):
-    """KerasPredictor for .keras, edge_runtime's Classifier (the one interpreter loader) for .tflite."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".keras":
-        return KerasPredictor(path)
-    if suffix == ".tflite":
-        from edge_runtime.classifier import Classifier
-
-        return Classifier(path, num_threads=num_threads, device=device, batch_size=64)
-    raise ModelError(f"{path}: unknown model type {suffix!r}; expected .keras or .tflite")
-
-
-def predict_probs(predictor, faces: np.ndarray, tta: str | None = None) -> np.ndarray:
-    """Probabilities; with tta='flip' the mean over each face and its mirror image."""
-    probs = predictor.predict(faces)
-    if tta == "flip":
-        probs = (probs + predictor.predict(np.ascontiguousarray(faces[:, :, ::-1]))) / 2.0
-    elif tta:
-        raise ValueError(f"unknown test-time augmentation {tta!r}; expected 'flip'")
-    return probs
-
-
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels=LABELS) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows = truth)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
-
-    ids = list(range(len(labels)))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
-        "per_class": {
-            name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-            for i, name in enumerate(labels)
-        },
-        "confusion": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
-    }
-
-
-def evaluate(predictor, faces: np.ndarray, labels: np.ndarray, tta: str | None = None) -> dict:
-    probs = predict_probs(predictor, faces, tta)
-    return classification_metrics(labels, probs.argmax(axis=1), predictor.labels)
-
-
-def default_split(splits: dict) -> str:
-    for name in ("val", "test", "train"):
-        if name in splits:
-            return name
-    return next(iter(splits))
+from train.env import load_for_command, tensorflow_env
+from train.predict import default_split, evaluate, load_predictor, predict_probs
 
 
 def _open_model(path: str, **kwargs):
@@ -99,11 +25,9 @@ def _open_model(path: str, **kwargs):
 
 
 def evaluate_command(args) -> int:
-    from train.cli import _load, tensorflow_env
-
     tensorflow_env()
     predictor = _open_model(args.model, num_threads=args.threads)
-    ds = _load(args.data, args.format, args.skip_bad, size=predictor.preprocessing.size)
+    ds = load_for_command(args.data, args.format, args.skip_bad, size=predictor.preprocessing.size)
     split_name = args.split or default_split(ds.splits)
     try:
         split = ds.split(split_name)

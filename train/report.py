@@ -60,8 +60,8 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
 def write_report(model_path, split: Split, out_dir: Path, *, history_csv: Path | None = None,
                  split_name: str = "val", tta: str | None = None, predictor=None) -> dict:
     """Evaluate `model_path` on `split` and write the report files into out_dir; returns the metrics."""
-    from train.evaluate import evaluate, load_predictor
-    from train.trainer import read_history
+    from train.history import read_history
+    from train.predict import evaluate, load_predictor
 
     predictor = predictor or load_predictor(model_path)
     metrics = evaluate(predictor, split.images, split.labels, tta)

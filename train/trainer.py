@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 import time
@@ -16,6 +15,7 @@ from edge_runtime.metadata import write_json_atomic
 from edge_runtime.preprocess import Preprocessing
 from train.augment import Augment
 from train.data import Split
+from train.history import best_so_far, epochs_in
 
 
 @dataclass
@@ -169,7 +169,7 @@ def distillation_targets(split: Split, teacher: str | Path, weight: float, cache
     import hashlib
 
     from edge_runtime.metadata import sha256_file
-    from train.evaluate import load_predictor, predict_probs
+    from train.predict import load_predictor, predict_probs
 
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"distillation weight {weight}: expected a value in [0, 1]")
@@ -205,14 +205,6 @@ def _load_initial_weights(model, path: Path) -> None:
         raise ValueError(f"--init {path}: its layers ({source.name}, {len(theirs)} weight tensors) do not match "
                          f"the {model.name} architecture ({len(ours)} weight tensors)")
     model.set_weights(source.get_weights())
-
-
-def _best_so_far(history_csv: Path) -> float | None:
-    if not history_csv.exists():
-        return None
-    with open(history_csv) as fh:
-        values = [float(r["val_accuracy"]) for r in csv.DictReader(fh) if r.get("val_accuracy")]
-    return max(values) if values else None
 
 
 def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, resume: bool = False,
@@ -272,7 +264,7 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy", mode="max",
-                                        save_best_only=True, initial_value_threshold=_best_so_far(history_csv)),
+                                        save_best_only=True, initial_value_threshold=best_so_far(history_csv)),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
     ]
     if cfg.patience:
@@ -305,22 +297,10 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
             "backend": keras.backend.backend(),
             "keras": keras.__version__,
             "seconds": round(time.time() - started, 1),
-            "best_val_accuracy": _best_so_far(history_csv),
-            "epochs_run": _epochs_in(history_csv),
+            "best_val_accuracy": best_so_far(history_csv),
+            "epochs_run": epochs_in(history_csv),
         },
         "date": time.strftime("%Y-%m-%d"),
     }
     write_json_atomic(out / "model.json", meta)
     return meta
-
-
-def _epochs_in(history_csv: Path) -> int:
-    with open(history_csv) as fh:
-        return sum(1 for _ in csv.DictReader(fh))
-
-
-def read_history(history_csv: Path) -> dict[str, list[float]]:
-    with open(history_csv) as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: [float(r[k]) for r in rows if r.get(k)] for k in (rows[0] if rows else {})}
-

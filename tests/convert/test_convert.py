@@ -191,7 +191,7 @@ def test_importing_tensorflow_for_a_command_prints_nothing():
 
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
     script = ("import logging, sys\nlogging.basicConfig(level=logging.DEBUG, stream=sys.stdout)\n"
-              "from train.cli import tensorflow_env\ntensorflow_env()\n")
+              "from train.env import tensorflow_env\ntensorflow_env()\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert "oneDNN custom operations are on" in proc.stdout

@@ -13,7 +13,8 @@ keras = pytest.importorskip("keras")
 from edge_runtime.labels import LABELS  # noqa: E402
 from train.augment import Augment  # noqa: E402
 from train.data import Split  # noqa: E402
-from train.trainer import TrainConfig, read_history, train  # noqa: E402
+from train.history import read_history  # noqa: E402
+from train.trainer import TrainConfig, train  # noqa: E402
 
 EPOCHS = 3
 
