@@ -1,0 +1,206 @@
+"""The config's rules one by one: secrets, paths relative to the file, overrides, host:port flags, loopback
+and token rules, bounded reading, and the one line per problem."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from edge_runtime.daemon.config import (
+    MAX_SECRET_BYTES,
+    ConfigError,
+    cli_overrides,
+    is_loopback,
+    load_config,
+    merge,
+    resolve_relative_paths,
+)
+
+
+def write(tmp_path, name: str, text: str | bytes, mode: int = 0o600):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    path.chmod(mode)
+    return path
+
+
+def problems(tmp_path, text: str, name: str = "c.yaml") -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, name, text, 0o644))
+    return info.value.problems
+
+
+@pytest.mark.parametrize(("text", "flag", "expected"), [
+    ("9000", None, {"port": 9000}),
+    (":9000", None, {"port": 9000}),
+    ("0.0.0.0:81", None, {"host": "0.0.0.0", "port": 81}),
+    ("broker.lan", None, {"host": "broker.lan"}),
+    ("[::1]:8080", None, {"host": "::1", "port": 8080}),
+    ("[::1]", None, {"host": "::1"}),
+    ("::1", None, {"host": "::1"}),
+    ("b:port", None, {"host": "b", "port": "port"}),
+])
+def test_host_port_flags(text, flag, expected):
+    assert cli_overrides(http=text) == {"http": expected}
+    assert cli_overrides(mqtt=text) == {"mqtt": expected}
+
+
+def test_run_flags_as_a_config_fragment():
+    assert cli_overrides() == {}
+    assert cli_overrides(source="0", loop=True, camera_name="door", model="m.tflite", jsonl="e.jsonl") == {
+        "camera": {"source": "0", "loop": True, "name": "door"}, "detection": {"model": "m.tflite"},
+        "jsonl": {"path": "e.jsonl"}}
+    assert cli_overrides(http="off", jsonl="off") == {"http": None, "jsonl": None}
+    assert cli_overrides(loop=False) == {}
+
+
+def test_overrides_merge_section_by_section():
+    base = {"camera": {"name": "a", "watchdog": {"no_frame_seconds": 5}}, "http": {"port": 1}}
+    merged = merge(base, {"camera": {"watchdog": {"frozen_seconds": 2}}, "http": None, "jsonl": {"path": "x"}})
+    assert merged == {"camera": {"name": "a", "watchdog": {"no_frame_seconds": 5, "frozen_seconds": 2}},
+                      "http": None, "jsonl": {"path": "x"}}
+    assert base == {"camera": {"name": "a", "watchdog": {"no_frame_seconds": 5}}, "http": {"port": 1}}
+    assert merge({"camera": "x"}, {"camera": {"name": "b"}}) == {"camera": {"name": "b"}}
+
+
+def test_relative_paths_in_a_file_are_relative_to_its_folder(tmp_path):
+    folder = tmp_path / "etc"
+    data = {"camera": {"source": "clip.mp4"}, "detection": {"model": "/abs/m.tflite"},
+            "jsonl": {"path": "-"}, "http": {"token": {"file": "token"}}, "mqtt": {"password": {"env": "X"}}}
+    resolve_relative_paths(data, folder)
+    assert data == {"camera": {"source": str(folder / "clip.mp4")}, "detection": {"model": "/abs/m.tflite"},
+                    "jsonl": {"path": "-"}, "http": {"token": {"file": str(folder / "token")}},
+                    "mqtt": {"password": {"env": "X"}}}
+    cameras = {"camera": {"source": "0"}, "mqtt": None, "jsonl": {"path": ""}}
+    assert resolve_relative_paths(cameras, folder) == {"camera": {"source": "0"}, "mqtt": None,
+                                                       "jsonl": {"path": ""}}
+    stream = {"camera": {"source": "rtsp://cam/1"}, "mqtt": {"password": {"file": "pw"}}}
+    assert resolve_relative_paths(stream, folder) == {"camera": {"source": "rtsp://cam/1"},
+                                                      "mqtt": {"password": {"file": str(folder / "pw")}}}
+
+
+def test_a_config_file_finds_its_model_and_events_file_beside_it(tmp_path, monkeypatch):
+    model = write(tmp_path, "m.tflite", b"x", 0o644)
+    config = load_config(write(tmp_path, "c.yaml", "detection: {model: m.tflite}\njsonl: {path: events.jsonl}\n",
+                               0o644))
+    assert config.detection.model == model and config.jsonl.path == str(tmp_path / "events.jsonl")
+    # Flags stay relative to the working folder.
+    monkeypatch.chdir(tmp_path)
+    assert load_config(None, {"jsonl": {"path": "here.jsonl"}}).jsonl.path == "here.jsonl"
+
+
+def test_secret_files(tmp_path):
+    good = write(tmp_path, "ok", "s3cret-t0ken-of-24-chars\r\n", 0o640)
+    config = load_config(None, {"http": {"host": "0.0.0.0", "token": {"file": str(good)}}})
+    assert config.http.token.get_secret_value() == "s3cret-t0ken-of-24-chars"
+    cases = [
+        (write(tmp_path, "world", "x" * 20, 0o644), r"is readable by every user \(mode 0644\): `chmod o-r"),
+        (write(tmp_path, "big", "x" * (MAX_SECRET_BYTES + 1)), f"is larger than {MAX_SECRET_BYTES} bytes"),
+        (write(tmp_path, "latin1", b"\xe9" * 20), "is not UTF-8 text"),
+        (tmp_path / "missing", "cannot read secret file .*missing: No such file or directory"),
+        (tmp_path, "cannot read secret file .*: Is a directory"),
+        ("/dev/null", "secret file /dev/null is not a regular file"),
+    ]
+    for path, message in cases:
+        with pytest.raises(ConfigError, match=r"http\.token: .*" + message):
+            load_config(None, {"http": {"host": "0.0.0.0", "token": {"file": str(path)}}})
+    exact = write(tmp_path, "exact", "y" * MAX_SECRET_BYTES)
+    config = load_config(None, {"http": {"host": "0.0.0.0", "token": {"file": str(exact)}}})
+    assert len(config.http.token.get_secret_value()) == MAX_SECRET_BYTES
+
+
+def test_secret_forms(monkeypatch):
+    monkeypatch.setenv("FER_TEST_TOKEN", "from-the-environment-1")
+    config = load_config(None, {"http": {"host": "0.0.0.0", "token": {"env": "FER_TEST_TOKEN"}}})
+    assert config.http.token.get_secret_value() == "from-the-environment-1"
+    with pytest.raises(ConfigError, match=r"give the secret as a string, \{env: NAME\} or \{file: PATH\}"):
+        load_config(None, {"http": {"host": "0.0.0.0", "token": {"env": "X", "file": "y"}}})
+
+
+def test_loopback_hosts():
+    assert is_loopback("localhost") and is_loopback("127.0.0.1") and is_loopback("127.8.9.1")
+    assert is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.org")
+    assert not is_loopback("localhost.example.org")
+
+
+def test_http_host_and_token_rules():
+    assert load_config(None, {"http": {"host": "[::1]"}}).http.host == "::1"
+    assert load_config(None, {"http": {"host": "localhost"}}).http.token is None
+    with pytest.raises(ConfigError, match=r"http\.token: must be at least 16 characters when http\.host \(0\.0\.0"):
+        load_config(None, {"http": {"host": "0.0.0.0", "token": "a" * 15}})
+    assert load_config(None, {"http": {"host": "0.0.0.0", "token": "a" * 16}}).http.token.get_secret_value() == "a" * 16
+    with pytest.raises(ConfigError, match=r"http\.token: required when http\.host \(10\.0\.0\.1\)"):
+        load_config(None, {"http": {"host": "10.0.0.1", "token": ""}})
+    hosts = load_config(None, {"http": {"allowed_hosts": ["Cam.Example.", "[::1]"]}}).http.allowed_hosts
+    assert hosts == ("cam.example", "::1")
+
+
+def test_bounds_between_fields():
+    config = load_config(None, {"mqtt": {"host": "b", "reconnect_min": 5, "reconnect_max": 5}})
+    assert config.mqtt.reconnect_max == 5
+    with pytest.raises(ConfigError, match=r"mqtt\.reconnect_max: must be >= reconnect_min \(5\.0\)"):
+        load_config(None, {"mqtt": {"host": "b", "reconnect_min": 5, "reconnect_max": 4}})
+    with pytest.raises(ConfigError, match=r"http\.max_connections: must be >= max_viewers \(8\)"):
+        load_config(None, {"http": {"max_viewers": 8, "max_connections": 7}})
+    # A bad lower field is reported once, not again as a failed comparison.
+    found = [p for p in _problems(None, {"mqtt": {"host": "b", "reconnect_min": -1, "reconnect_max": 4}})]
+    assert len(found) == 1 and found[0].startswith("mqtt.reconnect_min:")
+
+
+def _problems(path, overrides) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    return info.value.problems
+
+
+def test_a_missing_file_source_is_refused_but_a_camera_is_not(tmp_path):
+    assert load_config(None, {"camera": {"source": "/dev/video7"}}).camera.source == "/dev/video7"
+    assert load_config(None, {"camera": {"source": "rtsp://cam/1"}}).camera.source == "rtsp://cam/1"
+    assert _problems(None, {"camera": {"source": str(tmp_path / "gone.mp4")}}) == [
+        "camera.source: no such file or folder (a file source is not a camera that may come back) "
+        f"(got {str(tmp_path / 'gone.mp4')!r})"]
+    assert _problems(None, {"detection": {"model": str(tmp_path)}})[0].startswith(
+        "detection.model: no such model file")
+
+
+def test_detection_settings_reach_the_detector_and_pipeline():
+    d = load_config(None, {"detection": {"detect_every": 7, "classify_every": 3, "smoothing": 0.5, "min_size": 40,
+                                         "min_neighbors": 4, "scale_factor": 1.2, "detect_width": 0}}).detection
+    haar, pipe = d.haar_options(), d.pipeline_options()
+    assert (haar.min_size, haar.min_neighbors, haar.scale_factor, haar.detect_width) == (40, 4, 1.2, 0)
+    assert (pipe.detect_every, pipe.classify_every, pipe.smoothing) == (7, 3, 0.5)
+
+
+def test_problems_name_file_line_key_and_never_a_secret(tmp_path):
+    found = problems(tmp_path, "camera:\n  fps: 1000\nmqtt:\n  host: b\n  password: hunter2\n")
+    assert found[0] == f"{tmp_path / 'c.yaml'}:2: camera.fps: Input should be less than or equal to 240 (got 1000)"
+    assert found[1] == f"{tmp_path / 'c.yaml'}:5: mqtt.password: needs mqtt.username too (MQTT sends no password " \
+                       "without a user name)"
+    assert not any("hunter2" in p for p in found)
+    assert problems(tmp_path, "[camera]\nfps = 1000\n", "c.toml") == [
+        f"{tmp_path / 'c.toml'}: camera.fps: Input should be less than or equal to 240 (got 1000)"]
+    assert _problems(None, {"bogus": {}}) == ["bogus: unknown key (misspelt, or in the wrong section?)"]
+    lines = problems(tmp_path, "mqtt:\n  port: 1\n  keepalive: 2\n")
+    assert f"{tmp_path / 'c.yaml'}:1: mqtt.host: required key is missing" in lines
+
+
+def test_reading_is_bounded(tmp_path):
+    assert problems(tmp_path, "a: &x [1]\nb: *x\n") == [
+        f"{tmp_path / 'c.yaml'}:2: b: YAML aliases (*name) are not allowed in a config"]
+    deep = "a:\n" + "".join("  " * i + "  k:\n" for i in range(1, 40)) + "  " * 40 + "  1\n"
+    found = problems(tmp_path, deep)
+    assert len(found) == 1 and "nested deeper than 32 levels" in found[0]
+    assert problems(tmp_path, "[1, 2]\n") == [
+        f"{tmp_path / 'c.yaml'}: the config must be a mapping of sections, got list"]
+    assert load_config(write(tmp_path, "empty.yaml", "", 0o644)).camera.name == "camera"
+    big = write(tmp_path, "big.yaml", "#" * ((1 << 20) + 1), 0o644)
+    with pytest.raises(ConfigError, match=r"big\.yaml: larger than 1 MiB: not a fer-edge config"):
+        load_config(big)
+    latin1 = write(tmp_path, "l.yaml", b"camera: {name: caf\xe9}\n", 0o644)
+    with pytest.raises(ConfigError, match=r"l\.yaml: not UTF-8 text \(byte 18\)"):
+        load_config(latin1)
+    with pytest.raises(ConfigError, match=r"c\.yaml:3: not valid YAML: .*\(column 1\)$"):
+        load_config(write(tmp_path, "c.yaml", "camera:\n  name: [porch\n", 0o644))
+    assert os.path.exists(tmp_path / "c.yaml")
