@@ -25,8 +25,14 @@ SHIPPED_MODEL = Path("models") / "fer_mobile_int8.tflite"
 
 
 def default_model_path() -> Path:
-    """The shipped int8 model: models/ beside the edge_runtime package (a checkout or a device bundle)."""
-    return Path(__file__).resolve().parent.parent / SHIPPED_MODEL
+    """The shipped int8 model: models/ beside the edge_runtime package (a checkout), else on a device the
+    model of the installed release the command runs from (its package lies in a venv, away from models/)."""
+    shipped = Path(__file__).resolve().parent.parent / SHIPPED_MODEL
+    if shipped.exists():
+        return shipped
+    from edge_runtime.release.installed import installed_model
+
+    return installed_model() or shipped
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,9 @@ def cmd_detect(args) -> int:
 
     model = args.model or default_model_path()
     if args.model is None and not model.exists():
-        raise CommandError(f"no --model given and the shipped model is missing: {model} (make it with "
-                           "`fer-edge convert --int8`, or pass --model PATH)")
+        raise CommandError(f"no --model given, and no shipped model: not {model}, and this fer-edge runs from no "
+                           "installed release (pass --model PATH; on a workstation, `fer-edge convert --int8` "
+                           "makes one)")
     cv2.setNumThreads(args.threads)
     try:
         classifier = Classifier(model, num_threads=args.threads, device=args.device)

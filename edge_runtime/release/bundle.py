@@ -28,7 +28,7 @@ from pathlib import Path
 
 from edge_runtime import __version__
 from edge_runtime.metadata import read_metadata, sha256_file
-from edge_runtime.release.manifest import VERSION_RE, write_manifest
+from edge_runtime.release.manifest import MANIFEST, NAMESPACE, SIGNATURE, VERSION_RE, write_manifest
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PREFIX = "/opt/fer-edge"
@@ -56,6 +56,7 @@ class BundleOptions:
     python_version: str = "3.11"
     find_links: Path | None = None
     wheel: Path | None = None
+    sign_key: Path | None = None
     wheel_cache: Path = field(default_factory=lambda: WHEEL_CACHE)
     log: object = print
 
@@ -89,7 +90,8 @@ def build_bundle(opts: BundleOptions) -> Bundle:
         for model in models:
             for path in (model.path, model.path.with_suffix(".json")):
                 shutil.copyfile(path, root / "models" / path.name)
-        (root / "config" / CONFIG_NAME).write_text(bundle_config(opts.config, f"models/{opts.model.name}"))
+        # Relative to the config file's folder, as the daemon resolves it: found from any working folder.
+        (root / "config" / CONFIG_NAME).write_text(bundle_config(opts.config, f"../models/{opts.model.name}"))
         (root / "systemd" / UNIT_NAME).write_text(unit_text(opts.model.name))
         shutil.copyfile(resources.files("edge_runtime.release") / "install.sh", root / "install.sh")
         (root / "install.sh").chmod(0o755)
@@ -109,6 +111,8 @@ def build_bundle(opts: BundleOptions) -> Bundle:
             "parity": models[0].meta.get("parity"),
             "config": f"config/{CONFIG_NAME}", "unit": f"systemd/{UNIT_NAME}", "wheels": list(wheels),
         })
+        if opts.sign_key:
+            sign_manifest(root, opts.sign_key)
         partial = Path(tmp) / "bundle.tar.gz"
         write_tarball(root, partial, int(created.timestamp()))
         with open(partial, "rb") as fh:
@@ -181,6 +185,19 @@ def build_own_wheel(out: Path) -> Path:
         return build_wheel(SOURCE_ROOT, out)
     except (WheelError, KeyError, OSError) as exc:
         raise BundleError(f"cannot build the fer-edge wheel from {SOURCE_ROOT}: {exc}") from exc
+
+
+def sign_manifest(root: Path, key: Path) -> None:
+    """root/manifest.json.sig: `ssh-keygen -Y sign` of the manifest, which lists every other file's sha256."""
+    if not key.is_file():
+        raise BundleError(f"--sign {key}: no such ssh private key file")
+    try:
+        proc = subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(root / MANIFEST)],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise BundleError("--sign needs ssh-keygen (OpenSSH 8.1 or newer): install openssh-client") from None
+    if proc.returncode or not (root / SIGNATURE).is_file():
+        raise BundleError(f"--sign {key}: ssh-keygen -Y sign failed: {proc.stderr.strip()}")
 
 
 def runtime_requirements(wheel: Path, python_version: str, platform: str) -> list[str]:

@@ -13,7 +13,10 @@ def add_release_commands(sub) -> None:
                     "install.sh and a wheel of fer-edge into one self-checking .tar.gz for a Pi "
                     "(`fer-edge bundle verify BUNDLE` checks one).",
                     example="fer-edge bundle --model models/fer_mobile_int8.tflite --out fer-edge.tar.gz "
-                    "--platform linux_aarch64 --with-deps")
+                    "--platform linux_aarch64 --with-deps",
+                    # argparse cannot mark --model/--out required and still allow `bundle verify`: say it here.
+                    usage="fer-edge bundle --model MODEL --out OUT [options]\n"
+                    "       fer-edge bundle verify BUNDLE [--allowed-signers FILE]")
     p.add_argument("--model", type=Path, help="int8 .tflite model with its .json metadata (required)")
     p.add_argument("--edgetpu-model", type=Path, help="its *_edgetpu.tflite build for a Coral, bundled beside it")
     p.add_argument("--config", type=Path, help="daemon config (.yaml/.toml) to ship; detection.model is set to the "
@@ -29,6 +32,9 @@ def add_release_commands(sub) -> None:
     p.add_argument("--find-links", type=Path, metavar="DIR", help="take dependency wheels only from this folder "
                    "(no index)")
     p.add_argument("--wheel", type=Path, help="a fer-edge wheel to bundle instead of building one from this checkout")
+    p.add_argument("--sign", type=Path, metavar="KEY", help="sign the bundle's manifest with this ssh private key "
+                   "(ssh-keygen -Y sign); a device with an allowed-signers file installs only bundles signed by a "
+                   "key it lists")
     p.add_argument("--wheel-cache", type=Path, help="where downloaded wheels are kept between runs "
                    "(default ~/.cache/fer-edge/wheels)")
     p.set_defaults(func=cmd_bundle)
@@ -37,6 +43,8 @@ def add_release_commands(sub) -> None:
                     "manifest: exit 0 when all match, 1 naming the first file that is changed, missing or extra.",
                     example="fer-edge bundle verify fer-edge.tar.gz")
     v.add_argument("bundle", type=Path)
+    v.add_argument("--allowed-signers", type=Path, metavar="FILE", help="also require a good signature by a key in "
+                   "this ssh allowed-signers file (what a device checks)")
     v.set_defaults(func=cmd_verify)
 
     d = add_command(sub, "deploy", help="Copy a bundle to a device over ssh, verify it there, install it as "
@@ -59,6 +67,8 @@ def add_release_commands(sub) -> None:
                    "PREFIX only, and check health with --health-cmd")
     d.add_argument("--ssh-option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to ssh and scp as -o KEY=VALUE (repeatable)")
+    d.add_argument("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="how long to wait for another deploy to the same device to finish (default 300)")
     d.set_defaults(func=cmd_deploy)
 
 
@@ -70,7 +80,8 @@ def cmd_bundle(args) -> int:
     opts = BundleOptions(model=args.model, out=args.out, edgetpu_model=args.edgetpu_model, config=args.config,
                          version=args.version, platform=args.platform, with_deps=args.with_deps,
                          python_version=args.python_version, find_links=args.find_links, wheel=args.wheel,
-                         wheel_cache=args.wheel_cache or WHEEL_CACHE, log=lambda s: print(s, file=sys.stderr))
+                         sign_key=args.sign, wheel_cache=args.wheel_cache or WHEEL_CACHE,
+                         log=lambda s: print(s, file=sys.stderr))
     try:
         bundle = build_bundle(opts)
     except (BundleError, ValueError, OSError) as exc:
@@ -84,10 +95,11 @@ def cmd_verify(args) -> int:
     from edge_runtime.release.manifest import ManifestError, verify
 
     try:
-        manifest = verify(args.bundle)
+        manifest = verify(args.bundle, args.allowed_signers)
     except (ManifestError, OSError) as exc:
         raise CommandError(f"{args.bundle}: {exc}") from exc
-    print(f"{args.bundle}: release {manifest['version']}, {len(manifest['files'])} files match manifest.json")
+    signed = f", signed by {manifest['signed_by']}" if manifest.get("signed_by") else ""
+    print(f"{args.bundle}: release {manifest['version']}, {len(manifest['files'])} files match manifest.json{signed}")
     return 0
 
 
@@ -98,7 +110,7 @@ def cmd_deploy(args) -> int:
     opts = DeployOptions(bundle=args.bundle, host=args.host, port=args.port, identity=args.identity,
                          prefix=args.prefix, keep=args.keep, timeout=args.timeout, health_url=args.health_url,
                          health_cmd=args.health_cmd, python=args.python, sudo=args.sudo,
-                         systemd=not args.no_systemd, ssh_options=args.ssh_option,
+                         systemd=not args.no_systemd, ssh_options=args.ssh_option, lock_timeout=args.lock_timeout,
                          log=lambda s: print(s, flush=True))
     try:
         deploy(opts)

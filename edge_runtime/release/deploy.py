@@ -14,6 +14,8 @@ install.sh makes it current again and restarts it, and the failed release is rem
 
 from __future__ import annotations
 
+import inspect
+import re
 import shlex
 import shutil
 import subprocess
@@ -24,8 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_runtime.release import manifest as manifest_module
 from edge_runtime.release.bundle import CONFIG_NAME, DEFAULT_PREFIX, UNIT_NAME
-from edge_runtime.release.manifest import verify_tarball
+from edge_runtime.release.manifest import VERSION_RE, verify_tarball
+
+LOCK = ".deploy.lock"  # in PREFIX on the device: one deploy at a time
+# Where a device keeps the keys it accepts bundles from; install.sh looks in the same places.
+ALLOWED_SIGNERS = ("{prefix}/allowed_signers", "/etc/fer-edge/allowed_signers")
+# The prefix goes into paths, shell scripts and the unit's ExecStart (as install.sh also checks).
+PREFIX_RE = re.compile(r"/[^\s%\\\"'$`]*")
 
 
 class DeployError(RuntimeError):
@@ -51,7 +60,17 @@ class DeployOptions:
     sudo: bool = False
     systemd: bool = True
     ssh_options: list[str] = field(default_factory=list)
+    lock_timeout: float = 300.0
     log: Callable[[str], None] = print
+
+    def check(self) -> None:
+        """Refuse what ssh or the device would read as something else, before anything runs."""
+        if not self.host or self.host.startswith("-") or any(c.isspace() for c in self.host):
+            raise DeployError(f"--host {self.host!r}: not a USER@HOST or ssh alias (one that starts with '-' "
+                              "would reach ssh as an option)")
+        if not PREFIX_RE.fullmatch(self.prefix):
+            raise DeployError(f"--prefix {self.prefix!r}: must be an absolute path without spaces, %, \\, "
+                              "quotes, $ or ` (it goes into shell scripts and the unit's ExecStart)")
 
 
 @dataclass(frozen=True)
@@ -77,7 +96,7 @@ class Device:
     def __enter__(self) -> Device:
         # -f: into the background once logged in; its output goes to a file, so no pipe is held open.
         with open(self.control / "master.log", "w+") as err:
-            master = subprocess.run(["ssh", *self._port("-p"), *self.common, "-M", "-N", "-f", self.opts.host],
+            master = subprocess.run(["ssh", *self._port("-p"), *self.common, "-M", "-N", "-f", "--", self.opts.host],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
             err.seek(0)
             if master.returncode:
@@ -86,7 +105,8 @@ class Device:
         return self
 
     def __exit__(self, *exc) -> None:
-        subprocess.run(["ssh", *self._port("-p"), *self.common, "-O", "exit", self.opts.host], capture_output=True)
+        subprocess.run(["ssh", *self._port("-p"), *self.common, "-O", "exit", "--", self.opts.host],
+                       capture_output=True)
         shutil.rmtree(self.control, ignore_errors=True)
 
     def _port(self, flag: str) -> list[str]:
@@ -96,13 +116,39 @@ class Device:
         """Run a POSIX shell script there (sent on stdin, so nothing needs quoting twice)."""
         shell = "sudo -n sh -s" if self.opts.sudo else "sh -s"
         # capture=False: stderr joins stdout, so install.sh's story reads in order.
-        return subprocess.run(["ssh", *self._port("-p"), *self.common, self.opts.host, shell],
+        return subprocess.run(["ssh", *self._port("-p"), *self.common, "--", self.opts.host, shell],
                               input="set -eu\n" + script, text=True, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE if capture else subprocess.STDOUT)
 
     def copy(self, local: Path, remote: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["scp", "-q", *self._port("-P"), *self.common, str(local), f"{self.opts.host}:{remote}"],
-                              capture_output=True, text=True)
+        return subprocess.run(["scp", "-q", *self._port("-P"), *self.common, "--", str(local),
+                               f"{self.opts.host}:{remote}"], capture_output=True, text=True)
+
+    def lock(self, prefix: str) -> subprocess.Popen:
+        """Hold PREFIX/.deploy.lock on the device (flock) until the returned ssh session's stdin is closed,
+        or it dies with this process: a second deploy waits up to lock_timeout seconds, then refuses."""
+        q, path = shlex.quote, f"{prefix}/{LOCK}"
+        wait = f"flock -w {self.opts.lock_timeout:.0f} 9 || {{ echo timeout; exit 1; }}"
+        script = (f"mkdir -p {q(prefix)} && exec 9>>{q(path)} || exit 3\n"
+                  f"flock -n 9 || {{ echo busy; {wait}; }}\necho locked\nexec cat >/dev/null\n")
+        shell = "sudo -n sh -c" if self.opts.sudo else "sh -c"
+        holder = subprocess.Popen(["ssh", *self._port("-p"), *self.common, "--", self.opts.host,
+                                   f"{shell} {q(script)}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        line = holder.stdout.readline().strip()
+        if line == "busy":
+            self.opts.log(f"      another deploy holds {path}: waiting up to {self.opts.lock_timeout:.0f} s")
+            line = holder.stdout.readline().strip()
+        if line != "locked":
+            holder.stdin.close()
+            err = holder.stderr.read().strip()
+            holder.wait(timeout=10)
+            if line == "timeout":
+                raise DeployError(f"another deploy to {self.opts.host} still holds {path} after "
+                                  f"{self.opts.lock_timeout:.0f} s: try again when it has finished")
+            raise DeployError(f"could not lock {path} on {self.opts.host} (flock from util-linux is needed): "
+                              f"{err or 'exit ' + str(holder.returncode)}")
+        return holder
 
 
 def bundle_http(bundle: Path, top: str) -> tuple[str, int] | None:
@@ -119,12 +165,18 @@ def bundle_http(bundle: Path, top: str) -> tuple[str, int] | None:
 
 
 def deploy(opts: DeployOptions) -> Deployed:
+    opts.check()
     step_log = opts.log
     step_log(f"[1/7] check: verify {opts.bundle} here")
     manifest = verify_tarball(opts.bundle)
     step_log(f"      ok: release {manifest['version']}, {len(manifest['files'])} files")
     with Device(opts) as device:
-        return _deploy(device, opts, manifest)
+        holder = device.lock(opts.prefix.rstrip("/") or "/")
+        try:
+            return _deploy(device, opts, manifest)
+        finally:
+            holder.stdin.close()  # the device's `cat` ends, and with it the lock
+            holder.wait(timeout=30)
 
 
 def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
@@ -152,15 +204,19 @@ def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
         raise DeployError(f"ssh {opts.host} failed: {probe.stderr.strip()}")
     lines = probe.stdout.split()
     previous = lines[0].removeprefix("releases/") if lines and lines[0].startswith("releases/") else None
+    if previous is not None and not VERSION_RE.fullmatch(previous):
+        log(f"      {prefix}/current points at {lines[0]!r}, not a release: nothing to roll back to")
+        previous = None
     systemd = opts.systemd and "systemd" in lines
     copied = device.copy(opts.bundle, f"{stage}.tar.gz")
     if copied.returncode:
         raise DeployError(f"scp to {opts.host} failed: {copied.stderr.strip()}")
     done("copy", f"current release there: {previous or 'none'}")
 
-    step("verify", "unpack there and check every file against the manifest")
+    step("verify", "unpack there and check every file against the manifest (and its signature, where the device "
+         "has an allowed-signers file)")
     remote_verify = device.run(f"rm -rf {q(stage)}\nmkdir -p {q(stage)}\ntar -xzf {q(stage)}.tar.gz -C {q(stage)}\n"
-                               f"bash {q(stage)}/{q(top)}/install.sh --verify-only --python {q(opts.python)}\n")
+                               + _verify_script(prefix, f"{stage}/{top}", opts.python))
     if remote_verify.returncode:
         raise DeployError(f"the bundle does not verify on {opts.host}: "
                           f"{(remote_verify.stderr or remote_verify.stdout).strip()}")
@@ -196,6 +252,20 @@ def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
     done("clean")
     log(f"deployed {version} to {opts.host}:{prefix} (previous: {previous or 'none'})")
     return Deployed(version, previous, timings)
+
+
+def _verify_script(prefix: str, folder: str, python: str) -> str:
+    """Check the unpacked bundle with this workstation's own verifier (sent in the script, not the bundle's
+    install.sh or wheel, which are what is being checked), requiring a signature where the device lists keys."""
+    q = shlex.quote
+    source = inspect.getsource(manifest_module)
+    if "\nFER_EDGE_VERIFIER\n" in source:
+        raise DeployError("the verifier's source contains its own here-document marker")
+    places = " ".join(q(p.format(prefix=prefix)) for p in ALLOWED_SIGNERS)
+    return (f"set -- verify {q(folder)}\n"
+            f"for allowed in {places}; do\n"
+            "  if [ -f \"$allowed\" ]; then set -- \"$@\" --allowed-signers \"$allowed\"; break; fi\ndone\n"
+            f"{q(python)} - \"$@\" <<'FER_EDGE_VERIFIER'\n{source}\nFER_EDGE_VERIFIER\n")
 
 
 def _echo(log, text: str | None) -> None:

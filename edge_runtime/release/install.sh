@@ -6,6 +6,9 @@
 #   PREFIX/current -> releases/VERSION   switched atomically (ln -sfn + mv -T)
 #   /etc/systemd/system/fer-edge.service runs PREFIX/current/venv/bin/fer-edge run
 #
+# When PREFIX/allowed_signers or /etc/fer-edge/allowed_signers exists (ssh-keygen's allowed-signers format),
+# only a bundle whose manifest.json one of its keys signed (`fer-edge bundle --sign KEY`) is installed.
+#
 # Safe to repeat: every step checks first, and a second run says there is nothing to do.
 set -euo pipefail
 
@@ -79,8 +82,13 @@ ALL_WHEELS=("$HERE"/wheels/*.whl)
 # The verifier runs from the bundled wheel (a zip on sys.path): nothing needs to be installed first.
 manifest() { PYTHONPATH="$SELF_WHEEL" "$PYTHON" -m edge_runtime.release.manifest "$@"; }
 
+# A device with an allowed-signers file installs only bundles whose manifest one of its keys signed.
+VERIFY_OPTS=()
+for ALLOWED in "$PREFIX/allowed_signers" /etc/fer-edge/allowed_signers; do
+  if [ -f "$ALLOWED" ]; then VERIFY_OPTS=(--allowed-signers "$ALLOWED"); break; fi
+done
 # Every file, through real paths: nothing unlisted, no links (but the installed release's own venv link).
-manifest verify "$HERE" || die "this bundle does not match its manifest: copy it again"
+manifest verify "$HERE" "${VERIFY_OPTS[@]}" || die "this bundle does not match its manifest (or its signature): refused"
 VERSION=$(manifest version "$HERE") || die "no readable version in $HERE/manifest.json"
 # A release name is one plain path component: it becomes PREFIX/releases/VERSION.
 [[ "$VERSION" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$ ]] || die "manifest.json: version '$VERSION' is not a plain release name"
@@ -113,7 +121,7 @@ REL="$PREFIX/releases/$VERSION"
 if [ "$HERE" = "$(cd "$REL" 2>/dev/null && pwd -P)" ]; then
   say "release $VERSION: running from it"
 elif [ -d "$REL" ]; then
-  manifest verify "$REL" >/dev/null || die "$REL exists but does not match this bundle: remove it and rerun"
+  manifest verify "$REL" "${VERIFY_OPTS[@]}" >/dev/null || die "$REL exists but does not match this bundle: remove it and rerun"
   say "release $VERSION already in $REL"
 else
   say "release $VERSION: copying the bundle to $REL"
@@ -121,7 +129,7 @@ else
   [ ! -e "$REL.partial" ] || change rm -rf -- "$REL.partial"
   change cp -R "$HERE" "$REL.partial"
   # What was copied is what gets installed: verified again there.
-  [ "$DRY_RUN" = 1 ] || manifest verify "$REL.partial" >/dev/null || die "the copy in $REL.partial does not match the manifest"
+  [ "$DRY_RUN" = 1 ] || manifest verify "$REL.partial" "${VERIFY_OPTS[@]}" >/dev/null || die "the copy in $REL.partial does not match the manifest"
   change mv -T "$REL.partial" "$REL"
 fi
 

@@ -13,13 +13,17 @@ import json
 import os
 import re
 import stat
+import subprocess
 import sys
 import tarfile
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"  # `ssh-keygen -Y sign` of manifest.json, which lists every other file
+NAMESPACE = "fer-edge-bundle"  # the -n of sign and verify: a signature made for anything else does not count
 FORMAT = 1
 VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")  # fullmatch: one plain path component
 # The link install.sh makes in an installed release, the one thing beside the bundle's own files.
@@ -56,7 +60,7 @@ def tree_files(root: Path) -> list[str]:
         rel = Path(dirpath).relative_to(root)
         for name in dirnames + filenames:
             path = Path(dirpath, name)
-            if rel == Path(".") and name == MANIFEST:
+            if rel == Path(".") and name in (MANIFEST, SIGNATURE) and stat.S_ISREG(os.lstat(path).st_mode):
                 continue
             if rel == Path(".") and name == VENV_LINK and path.is_symlink():
                 if not VENV_TARGET.match(os.readlink(path)):
@@ -125,13 +129,47 @@ def compare(expected: dict, present: Iterable[str], entry_of: Callable[[str], di
                                 f"{want['sha256'][:12]}...")
 
 
-def verify_dir(root: str | os.PathLike) -> dict:
-    """Check an unpacked bundle or an installed release, through real paths; returns the manifest."""
+def check_signature(manifest_text: bytes, signature: bytes | None, allowed_signers: str | os.PathLike,
+                    where: str) -> str:
+    """The principal of the key in `allowed_signers` whose good `ssh-keygen -Y sign` signature of the manifest
+    `signature` is; ManifestError when it is missing, from another key or namespace, or does not match."""
+    if signature is None:
+        raise ManifestError(f"{where}: unsigned ({SIGNATURE} missing), but {allowed_signers} names the keys a "
+                            "bundle must be signed with: refused")
+    with tempfile.TemporaryDirectory(prefix="fer-edge-sig-") as tmp:
+        sig = Path(tmp, SIGNATURE)
+        sig.write_bytes(signature)
+        try:
+            found = subprocess.run(["ssh-keygen", "-Y", "find-principals", "-s", str(sig), "-f", str(allowed_signers)],
+                                   capture_output=True, text=True, timeout=30)
+            principals = found.stdout.split()
+            good = bool(principals) and found.returncode == 0 and subprocess.run(
+                ["ssh-keygen", "-Y", "verify", "-f", str(allowed_signers), "-I", principals[0], "-n", NAMESPACE,
+                 "-s", str(sig)], input=manifest_text, capture_output=True, timeout=30).returncode == 0
+        except FileNotFoundError:
+            raise ManifestError("ssh-keygen not found: install openssh-client to check signed bundles") from None
+    if not principals:
+        raise ManifestError(f"{where}: {SIGNATURE} is by no key in {allowed_signers}: refused")
+    if not good:
+        raise ManifestError(f"{where}: {SIGNATURE} does not match {MANIFEST} (or is not a {NAMESPACE} signature) "
+                            f"for {principals[0]}'s key in {allowed_signers}: refused")
+    return principals[0]
+
+
+def verify_dir(root: str | os.PathLike, allowed_signers: str | os.PathLike | None = None) -> dict:
+    """Check an unpacked bundle or an installed release, through real paths; returns the manifest.
+
+    With `allowed_signers`, manifest.json must carry a good signature by one of its keys."""
     root = Path(os.path.realpath(root))
     path = root / MANIFEST
     if path.is_symlink() or not path.is_file():
         raise ManifestError(f"{MANIFEST}: missing in {root} (or not a regular file)")
-    manifest = load_manifest(path.read_bytes(), str(path))
+    text = path.read_bytes()
+    manifest = load_manifest(text, str(path))
+    if allowed_signers:
+        sig = root / SIGNATURE
+        signature = sig.read_bytes() if sig.is_file() and not sig.is_symlink() else None
+        manifest["signed_by"] = check_signature(text, signature, allowed_signers, str(root))
     compare(manifest["files"], tree_files(root), lambda rel: file_entry(root / rel))
     return manifest
 
@@ -162,12 +200,12 @@ class _Bounded:
         return self.raw.tell()
 
 
-def verify_tarball(bundle: str | os.PathLike) -> dict:
+def verify_tarball(bundle: str | os.PathLike, allowed_signers: str | os.PathLike | None = None) -> dict:
     """Check a BUNDLE.tar.gz without unpacking it, reading it as GNU tar does: past blocks tarfile would stop
     at, to the end of the gzip stream (its CRC and length checked). One top folder, regular files only, each
     name once, no block the archive does not account for, within MAX_MEMBER and MAX_TOTAL bytes."""
     entries: dict[str, dict] = {}
-    manifest_text = None
+    special: dict[str, bytes] = {}  # manifest.json and its signature
     top = None
     try:
         with gzip.open(bundle, "rb") as gz:
@@ -188,11 +226,11 @@ def verify_tarball(bundle: str | os.PathLike) -> dict:
                     if member.size > MAX_MEMBER:
                         raise ManifestError(f"{rel}: {member.size} bytes, more than a bundle file may have "
                                             f"({MAX_MEMBER >> 20} MiB): refused")
-                    if rel in entries or (rel == MANIFEST and manifest_text is not None):
+                    if rel in entries or rel in special:
                         raise ManifestError(f"{rel}: in the archive twice (tar would keep the second): refused")
                     data = tar.extractfile(member)
-                    if rel == MANIFEST:
-                        manifest_text = data.read()
+                    if rel in (MANIFEST, SIGNATURE):
+                        special[rel] = data.read()
                     else:
                         entries[rel] = {"sha256": sha256_of(data), "size": member.size}
             stream.read()  # to the end of the gzip stream, whose trailer (CRC, length) gzip checks there
@@ -201,9 +239,12 @@ def verify_tarball(bundle: str | os.PathLike) -> dict:
                                     "padding: refused")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise ManifestError(f"{bundle}: not a readable .tar.gz bundle: {exc}") from exc
-    if manifest_text is None:
+    if MANIFEST not in special:
         raise ManifestError(f"{MANIFEST}: missing in {bundle}")
-    manifest = load_manifest(manifest_text, f"{bundle}:{MANIFEST}")
+    manifest = load_manifest(special[MANIFEST], f"{bundle}:{MANIFEST}")
+    if allowed_signers:
+        manifest["signed_by"] = check_signature(special[MANIFEST], special.get(SIGNATURE), allowed_signers,
+                                                str(bundle))
     if top != f"fer-edge-{manifest['version']}":
         raise ManifestError(f"{bundle}: top folder {top!r} is not fer-edge-{manifest['version']}")
     compare(manifest["files"], entries, entries.__getitem__)
@@ -221,9 +262,11 @@ def _member_path(member: tarfile.TarInfo, top: str | None) -> tuple[str, str]:
     return PurePosixPath(*parts[1:]).as_posix() if len(parts) > 1 else "", parts[0]
 
 
-def verify(bundle: str | os.PathLike) -> dict:
-    """A bundle .tar.gz or an unpacked bundle folder: its manifest when every file matches, else ManifestError."""
-    return verify_dir(bundle) if Path(bundle).is_dir() else verify_tarball(bundle)
+def verify(bundle: str | os.PathLike, allowed_signers: str | os.PathLike | None = None) -> dict:
+    """A bundle .tar.gz or an unpacked bundle folder: its manifest when every file matches (and, with
+    `allowed_signers`, manifest.json is signed by one of its keys), else ManifestError."""
+    check = verify_dir if Path(bundle).is_dir() else verify_tarball
+    return check(bundle, allowed_signers)
 
 
 def find_manifest(model_path: str | os.PathLike) -> Path | None:
@@ -295,18 +338,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="exit 0 when every file matches manifest.json, 1 naming the first that does not")
     p.add_argument("bundle")
+    p.add_argument("--allowed-signers", metavar="FILE", help="require a good signature of manifest.json by a key "
+                   "in this ssh allowed-signers file")
     sub.add_parser("version", help="print the version a bundle folder's manifest gives").add_argument("bundle")
     args = parser.parse_args(argv)
     try:
         if args.command == "version":
             print(load_manifest(Path(args.bundle, MANIFEST).read_bytes(), args.bundle)["version"])
             return 0
-        manifest = verify(args.bundle)
+        manifest = verify(args.bundle, args.allowed_signers)
     except (ManifestError, OSError) as exc:
         print(f"verify: {exc}", file=sys.stderr)
         return 1
+    signed = f", signed by {manifest['signed_by']}" if manifest.get("signed_by") else ""
     print(f"verify: {args.bundle}: release {manifest.get('version')}, {len(manifest['files'])} files match "
-          f"{MANIFEST}")
+          f"{MANIFEST}{signed}")
     return 0
 
 

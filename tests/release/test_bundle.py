@@ -42,7 +42,7 @@ def test_round_trip(make_bundle, tmp_path, capsys, unpack, shipped_int8):
     assert manifest["parity"] == card["parity"]
     assert (top / "models" / "fer_cnn_int8.tflite").read_bytes() == shipped_int8.read_bytes()
     config = yaml.safe_load((top / "config" / "fer-edge.yaml").read_text())
-    assert config["detection"]["model"] == "models/fer_cnn_int8.tflite"
+    assert config["detection"]["model"] == "../models/fer_cnn_int8.tflite"
     unit = (top / "systemd" / "fer-edge.service").read_text()
     assert ("ExecStart=/opt/fer-edge/current/venv/bin/fer-edge run --config /opt/fer-edge/current/config/"
             "fer-edge.yaml --model /opt/fer-edge/current/models/fer_cnn_int8.tflite") in unit
@@ -55,7 +55,8 @@ def test_config_is_kept_and_points_at_the_bundled_model(make_bundle, tmp_path, u
     source.write_text("camera:\n  name: door\ndetection:\n  model: /somewhere/else.tflite\n  threads: 2\n")
     top = unpack(make_bundle(config=source), tmp_path / "unpacked")
     config = yaml.safe_load((top / "config" / "fer-edge.yaml").read_text())
-    assert config == {"camera": {"name": "door"}, "detection": {"model": "models/fer_cnn_int8.tflite", "threads": 2}}
+    assert config == {"camera": {"name": "door"}, "detection": {"model": "../models/fer_cnn_int8.tflite",
+                                                                "threads": 2}}
 
 
 @pytest.mark.parametrize("tamper, named", [

@@ -3,6 +3,7 @@ changes nothing, a tampered bundle is refused."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -42,6 +43,16 @@ def test_install_twice_into_a_prefix(make_bundle, unpack, device_python, tmp_pat
     ok = subprocess.run([prefix / "current" / "venv" / "bin" / "fer-edge", "run", "--validate-config",
                          "config/fer-edge.yaml"], cwd=prefix / "current", capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
+    # With no --model, an installed fer-edge classifies with its release's model, from any folder.
+    detect = subprocess.run([prefix / "current" / "venv" / "bin" / "fer-edge", "detect", "--json", "--no-progress"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert detect.returncode == 0, detect.stderr
+    records = [json.loads(line) for line in detect.stdout.splitlines()]
+    assert records and {"label", "score", "box"} <= set(records[0])
+    venv_python = prefix / "venvs" / os.listdir(prefix / "venvs")[0] / "bin" / "python"
+    found = subprocess.run([venv_python, "-c", "from edge_runtime.release.installed import installed_model; "
+                            "print(installed_model())"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == f"{prefix}/current/models/fer_cnn_int8.tflite"
 
     before = listing(prefix)
     second = install(top, prefix, device_python)

@@ -216,3 +216,55 @@ def test_verify_through_a_linked_release_folder_checks_the_real_files(make_bundl
     (top / "install.sh").write_text("#!/bin/sh\necho owned\n")
     with pytest.raises(ManifestError, match="install.sh: changed"):
         verify(tmp_path / "current")
+
+
+# Item 5: deploy's command line and the device's lock.
+
+def test_a_host_that_is_an_ssh_option_is_refused_before_ssh_runs(make_bundle, tmp_path, capsys):
+    marker = tmp_path / "proxied"
+    code = main(["deploy", str(make_bundle()), f"--host=-oProxyCommand=touch {marker}", "--prefix",
+                 str(tmp_path / "device")])
+    assert code == 1 and not marker.exists()
+    assert "--host '-oProxyCommand=touch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prefix", ["relative/fer-edge", "/opt/fer edge", "/opt/fer%i", "/opt/$(touch x)"])
+def test_a_prefix_the_unit_or_a_shell_would_misread_is_refused(make_bundle, unpack, tmp_path, device_python,
+                                                               capsys, prefix):
+    assert main(["deploy", str(make_bundle()), "--host", "pi@127.0.0.1", "--prefix", prefix]) == 1
+    assert f"--prefix {prefix!r}: must be an absolute path" in capsys.readouterr().err
+    top = unpack(make_bundle("again.tar.gz"), tmp_path / "unpacked")
+    result = install(top, prefix, device_python, "--dry-run")
+    assert result.returncode == 1 and f"--prefix {prefix}:" in result.stderr
+
+
+def test_a_prefix_with_sed_specials_lands_in_the_unit_as_written(make_bundle, unpack, tmp_path, device_python):
+    top = unpack(make_bundle(), tmp_path / "unpacked")
+    prefix = tmp_path / "a&b#c" / "fer-edge"
+    result = install(top, prefix, device_python, "--no-switch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    unit = (prefix / "fer-edge.service").read_text()
+    assert f"ExecStart={prefix}/current/venv/bin/fer-edge run --config {prefix}/current/config/fer-edge.yaml" in unit
+
+
+def test_a_second_deploy_waits_for_the_first_then_refuses_clearly(make_bundle, sshd, device_python, tmp_path):
+    prefix = tmp_path / "device" / "fer-edge"
+    prefix.mkdir(parents=True)
+    # Another deploy holds the device's lock (the same flock the deploy takes there).
+    holder = subprocess.Popen(["flock", str(prefix / ".deploy.lock"), "sleep", "60"])
+    try:
+        deadline = 50
+        while deadline and subprocess.run(["flock", "-n", str(prefix / ".deploy.lock"), "true"]).returncode == 0:
+            deadline -= 1
+            subprocess.run(["sleep", "0.1"])
+        result = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "deploy", str(make_bundle()),
+                                 *sshd.deploy_args(tmp_path / "known_hosts"), "--prefix", str(prefix), "--python",
+                                 device_python, "--no-systemd", "--lock-timeout", "1"],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert f"another deploy holds {prefix}/.deploy.lock: waiting up to 1 s" in result.stdout
+    assert f"still holds {prefix}/.deploy.lock after 1 s: try again when it has finished" in result.stderr
+    assert not (prefix / "incoming").exists() and not (prefix / "releases").exists()
