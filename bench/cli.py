@@ -15,7 +15,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 PARTS = ("accuracy", "latency", "pipeline", "daemon", "sizes")
-EXAMPLE = "nice -n 10 python -m bench            # full run (~10 min on 2 cores); writes bench/RESULTS.md"
+# {prog}: `fer-edge bench` or `python -m bench`, whichever help shows it.
+EXAMPLE = "nice -n 10 {prog}            # full run (~10 min on 2 cores); writes bench/RESULTS.md"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -154,13 +155,14 @@ def register(sub) -> None:
 
     p = add_command(sub, "bench", help="Benchmark fer-edge against its peer (the `fer` package): accuracy, "
                     "per-face latency, pipeline FPS, daemon memory, model sizes; writes bench/RESULTS.md.",
-                    example=EXAMPLE)
+                    example=EXAMPLE.format(prog="fer-edge bench"))
     add_arguments(p)
     p.set_defaults(func=lambda args: main_args(args, shlex.join(["fer-edge", *sys.argv[1:]])))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, epilog=f"example:\n  {EXAMPLE}",
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     epilog="example:\n  " + EXAMPLE.format(prog="python -m bench"),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)

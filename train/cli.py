@@ -122,15 +122,23 @@ def register(sub) -> None:
                      example="fer-edge train --data ../shared/fer2013 --epochs 40 --out runs/fer_vgg")
     _data_args(tr)
     tr.add_argument("--arch", default=d.arch, help=f"network preset (default {d.arch}; see README)")
-    tr.add_argument("--epochs", type=int, default=d.epochs)
-    tr.add_argument("--batch-size", type=int, default=d.batch_size)
-    tr.add_argument("--optimizer", choices=("adamw", "sgd", "adam"), default=d.optimizer)
-    tr.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate")
-    tr.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    tr.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    tr.add_argument("--schedule", choices=("cosine", "onecycle", "constant"), default=d.schedule)
-    tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight)
+    tr.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training split "
+                    "(default %(default)s)")
+    tr.add_argument("--batch-size", type=int, default=d.batch_size, help="faces per training step "
+                    "(default %(default)s)")
+    tr.add_argument("--optimizer", choices=("adamw", "sgd", "adam"), default=d.optimizer,
+                    help="adamw, sgd (Nesterov momentum 0.9) or adam (no weight decay) (default %(default)s)")
+    tr.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate (default %(default)s)")
+    tr.add_argument("--weight-decay", type=float, default=d.weight_decay, help="the optimizer's weight decay, "
+                    "for adamw and sgd (default %(default)s)")
+    tr.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help="epochs of linear warm-up to "
+                    "the peak learning rate (default %(default)s)")
+    tr.add_argument("--schedule", choices=("cosine", "onecycle", "constant"), default=d.schedule,
+                    help="learning-rate schedule after the warm-up (default %(default)s)")
+    tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="share of each target moved "
+                    "evenly onto the other classes (default %(default)s)")
+    tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight,
+                    help="weigh rare classes (disgust) up in the loss (default %(default)s)")
     tr.add_argument("--patience", type=int, default=d.patience, help="early stopping on val accuracy (0 = off)")
     tr.add_argument("--init", metavar="MODEL", help="start from this trained .keras model of the same "
                     "architecture (e.g. a second learning-rate cycle for a run that ended underfitting)")
@@ -146,10 +154,12 @@ def register(sub) -> None:
     tr.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                     help="mixed_bfloat16: bfloat16 compute, float32 weights (faster on CPUs with AVX512_BF16); "
                     "the saved model is float32 either way")
-    tr.add_argument("--seed", type=int, default=d.seed)
+    tr.add_argument("--seed", type=int, default=d.seed, help="random seed for initialisation, shuffling and "
+                    "augmentation (default %(default)s)")
     tr.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
     tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")
-    tr.add_argument("--out", default="runs/train", help="output folder (model.keras, model.json, report/)")
+    tr.add_argument("--out", default="runs/train", help="output folder for model.keras, model.json and report/ "
+                    "(default %(default)s)")
     tr.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     tr.set_defaults(func=cmd_train)
 

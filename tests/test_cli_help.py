@@ -1,0 +1,40 @@
+"""--help says what each option does and its default, and shows usage and examples as typed (issue 14, item 17)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from edge_runtime.cli import main
+
+
+def help_of(capsys, *command) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    return re.sub(r"\s+", " ", capsys.readouterr().out)
+
+
+def option_help(text: str, option: str) -> str:
+    """The help of one option: from its name to the next option's."""
+    return re.search(rf" {re.escape(option)} [A-Z_{{}},a-z]+ (.*?)(?= --[a-z]|$)", text).group(1)
+
+
+@pytest.mark.parametrize("option, default", [("--epochs", "60"), ("--batch-size", "64"), ("--optimizer", "adamw"),
+                                             ("--weight-decay", "0.01"), ("--seed", "1234"),
+                                             ("--out", "runs/train")])
+def test_train_options_say_what_they_do_and_their_default(capsys, option, default):
+    said = option_help(help_of(capsys, "train"), option)
+    assert f"(default {default})" in said
+    assert len(said) > len(f"(default {default})") + 10  # and what it does
+
+
+def test_bundle_usage_shows_its_required_options_as_required(capsys):
+    text = help_of(capsys, "bundle")
+    assert text.startswith("usage: fer-edge bundle --model MODEL --out OUT [options] fer-edge bundle verify BUNDLE")
+
+
+def test_bench_example_is_the_command_its_help_belongs_to(capsys):
+    text = help_of(capsys, "bench")
+    assert "example: nice -n 10 fer-edge bench " in text and "python -m bench" not in text
