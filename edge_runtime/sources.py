@@ -211,6 +211,13 @@ class PicameraSource(Source):
             self.camera.close()
 
 
+def is_device_or_stream(spec: str | int) -> bool:
+    """A camera (picamera2[:N], an index, /dev/...) or a URL: something that may come back when it fails.
+    Anything else is an image, a folder or a video file."""
+    text = str(spec).strip()
+    return bool(PICAMERA_PATTERN.match(text) or text.isdigit() or text.startswith("/dev/") or URL_PATTERN.match(text))
+
+
 def open_source(spec: str | int) -> Source:
     """A source from a command-line string: `picamera2[:N]`, a camera index, /dev/videoN,
     a URL (rtsp://, http://, ...), an image, a folder of images, or a video file."""
@@ -219,7 +226,7 @@ def open_source(spec: str | int) -> Source:
         return PicameraSource(int(m.group(1) or 0))
     if text.isdigit():
         return VideoSource(int(text))
-    if text.startswith("/dev/") or URL_PATTERN.match(text):
+    if is_device_or_stream(text):
         return VideoSource(text)
     path = Path(text)
     if path.is_dir() or (path.suffix.lower() in IMAGE_SUFFIXES):

@@ -2,13 +2,19 @@
 
 Unknown keys are refused and numbers are bounded, so a typo fails at start with the key (and,
 for YAML, the line) that is wrong, instead of being ignored for weeks. Secrets (MQTT password,
-HTTP token) are a string, `{env: NAME}` or `{file: PATH}` (systemd credentials are files).
+HTTP token) are a string, `{env: NAME}` or `{file: PATH}` (systemd credentials are files). Relative
+paths in a file are relative to the file's folder (a bundle's config finds its model from anywhere).
+
+A config comes from an administrator but is read by a long-running service, so its reading is
+bounded: a size cap, no YAML aliases (an alias bomb expands to gigabytes), a nesting limit (deep
+nesting recurses), and secret files that are small, regular and not readable by everyone.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +34,7 @@ from pydantic import (
 from edge_runtime.detector import HaarOptions
 from edge_runtime.pipeline import PipelineOptions
 
+from edge_runtime.sources import is_device_or_stream
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10 (the oldest supported): the same parser, from PyPI
@@ -36,6 +43,11 @@ else:  # Python 3.10 (the oldest supported): the same parser, from PyPI
 _HAAR, _PIPE = HaarOptions(), PipelineOptions()
 SECRET_KEYS = frozenset({"password", "token"})
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a megabyte is a mistake or an attack
+MAX_DEPTH = 32  # the deepest real config is 4 levels
+MAX_SECRET_BYTES = 4096
+# A token anyone can try against the network port must not be guessable (ssh-keygen's shortest key is longer).
+MIN_TOKEN_LENGTH = 16
 
 class ConfigError(ValueError):
     """The configuration is invalid: `problems` holds one line per error, each naming its key."""
@@ -54,14 +66,32 @@ def _resolve_secret(value: Any) -> Any:
             raise ValueError(f"environment variable {value['env']} is not set")
         return secret
     if set(value) == {"file"}:
-        try:
-            return Path(str(value["file"])).read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {value['file']}: {exc.strerror}") from None
+        return _read_secret_file(Path(str(value["file"])))
     raise ValueError("give the secret as a string, {env: NAME} or {file: PATH}")
 
 
 Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
+def _read_secret_file(path: Path) -> str:
+    """A secret from a small regular file that not every user can read (as ssh treats private keys)."""
+    try:
+        with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise ValueError(f"secret file {path} is not a regular file")
+            if mode & 0o004:
+                raise ValueError(f"secret file {path} is readable by every user (mode {stat.S_IMODE(mode):04o}): "
+                                 f"`chmod o-r {path}`, as ssh insists for private keys")
+            data = fh.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise ValueError(f"secret file {path} is larger than {MAX_SECRET_BYTES} bytes: not a secret")
+    try:
+        return data.decode().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ValueError(f"secret file {path} is not UTF-8 text") from None
+
+
 TopicPart = Annotated[str, Field(pattern=r"^[^#+/\s][^#+\s]*$", min_length=1, max_length=128)]
 
 
@@ -104,6 +134,14 @@ class CameraConfig(Section):
 class DetectionConfig(Section):
     model: Path | None = Field(None, description="int8 .tflite with its .json (default: the shipped model)")
     device: str | None = Field(None, description="Edge TPU device for *_edgetpu.tflite models: usb, pci:0")
+    @field_validator("source")
+    @classmethod
+    def _file_exists(cls, value: str) -> str:
+        # A camera or stream may come back and is retried; a missing file never will.
+        if not is_device_or_stream(value) and not Path(value).exists():
+            raise ValueError("no such file or folder (a file source is not a camera that may come back)")
+        return value
+
     threads: int = Field(1, ge=1, le=64)
     detect_every: int = Field(_PIPE.detect_every, ge=1, le=1000)
     classify_every: int = Field(_PIPE.classify_every, ge=1, le=1000)
@@ -116,6 +154,13 @@ class DetectionConfig(Section):
     def haar_options(self) -> HaarOptions:
         return HaarOptions(scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
                            min_size=self.min_size, detect_width=self.detect_width)
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such model file")
+        return value
 
     def pipeline_options(self) -> PipelineOptions:
         return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,
@@ -175,7 +220,9 @@ class HttpConfig(Section):
     @classmethod
     def _token_off_loopback(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         host = info.data.get("host")
-        if host is not None and not is_loopback(host) and not (value and value.get_secret_value()):
+        if host is None or is_loopback(host):
+            return value
+        if not (value and value.get_secret_value()):
             raise ValueError(f"required when http.host ({host}) is not a loopback address")
         return value
 
@@ -191,25 +238,87 @@ class DaemonConfig(Section):
 def read_file(path: Path) -> tuple[dict, dict[tuple, int]]:
     """The raw mapping in a YAML or TOML file, and the line of each key path (YAML only)."""
     try:
-        text = path.read_text()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from None
-    suffix = path.suffix.lower()
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB: not a fer-edge config"])
     try:
-        if suffix == ".toml":
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        try:
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters when http.host ({host}) is not a "
+                             "loopback address: a short token can be guessed over the network")
             return tomllib.loads(text), {}
-        if suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-            data = {} if data is None else data
-            if not isinstance(data, dict):
-                raise ConfigError([f"{path}: the config must be a mapping of sections, got {type(data).__name__}"])
-            return data, _yaml_lines(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError([f"{path}: not valid {suffix[1:].upper()}: {exc}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+        except RecursionError:
+            raise ConfigError([f"{path}: not valid TOML: nested too deeply"]) from None
+    if suffix in (".yaml", ".yml"):
+        data, node = _load_yaml(text, path)
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ConfigError([f"{path}: the config must be a mapping of sections, got {type(data).__name__}"])
+        return data, _yaml_lines(node)
     raise ConfigError([f"{path}: unknown config format {suffix!r} (use .yaml, .yml or .toml)"])
 
 
-def _yaml_lines(text: str) -> dict[tuple, int]:
+class _Refused(Exception):
+    def __init__(self, message: str, mark, keys: list):
+        super().__init__(message)
+        self.line = mark.line + 1
+        self.key = ".".join(str(k) for k in keys if k is not None)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """yaml.safe_load without aliases (an alias bomb expands to gigabytes and no config needs one) and with
+    a nesting bound (the composer recurses once per level: 20,000 levels end in RecursionError)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.keys: list = []  # the key path being composed, for the message
+
+    def compose_node(self, parent, index):
+        if parent is not None:  # index: the key node of a mapping value, a sequence item's number, None for a key
+            self.keys.append(index.value if isinstance(index, yaml.Node) else index)
+        try:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                raise _Refused("YAML aliases (*name) are not allowed in a config", event.start_mark, self.keys)
+            if len(self.keys) > MAX_DEPTH:
+                raise _Refused(f"nested deeper than {MAX_DEPTH} levels", event.start_mark, self.keys)
+            return super().compose_node(parent, index)
+        finally:
+            if parent is not None:
+                self.keys.pop()
+
+
+def _load_yaml(text: str, path: Path):
+    """(data, node tree) of a YAML config; every problem is one line that never quotes the file's text,
+    so a syntax error on a secret's line does not print the secret."""
+    loader = _ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        return (None if node is None else loader.construct_document(node)), node
+    except _Refused as exc:
+        raise ConfigError([f"{path}:{exc.line}: {exc.key or '(top level)'}: {exc}"]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        column = f" (column {mark.column + 1})" if mark else ""
+        raise ConfigError([f"{where}: not valid YAML: {exc.problem or exc.context}{column}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {' '.join(str(exc).split())}"]) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_lines(root) -> dict[tuple, int]:
     lines: dict[tuple, int] = {}
 
     def walk(node, path: tuple) -> None:
@@ -222,7 +331,7 @@ def _yaml_lines(text: str) -> dict[tuple, int]:
                 lines[path + (i,)] = value.start_mark.line + 1
                 walk(value, path + (i,))
 
-    walk(yaml.compose(text), ())
+    walk(root, ())
     return lines
 
 
@@ -246,6 +355,24 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict | None = 
     except ValidationError as exc:
         raise ConfigError([_describe(err, path, lines) for err in exc.errors()]) from None
 
+# Keys whose value is a path: in a file, a relative one is relative to the file's folder.
+PATH_KEYS = (("camera", "source"), ("detection", "model"), ("jsonl", "path"), ("http", "token", "file"),
+             ("mqtt", "password", "file"))
+
+
+def resolve_relative_paths(data: dict, folder: Path) -> dict:
+    """`data` (a parsed config file) with its relative paths joined to `folder`, in place."""
+    for keys in PATH_KEYS:
+        parent = data
+        for key in keys[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        value = parent.get(keys[-1]) if isinstance(parent, dict) else None
+        if isinstance(value, str) and value not in ("", "-") and not is_device_or_stream(value) \
+                and not Path(value).is_absolute():
+            parent[keys[-1]] = str(folder / value)
+    return data
+
+
 
 def _describe(err: dict, path, lines: dict[tuple, int]) -> str:
     loc = tuple(err["loc"])
@@ -260,6 +387,9 @@ def _describe(err: dict, path, lines: dict[tuple, int]) -> str:
     where = ""
     if path is not None:
         line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    if path is not None:
+        # Flags (the overrides) stay relative to the working folder, like any command's arguments.
+        resolve_relative_paths(data, Path(os.path.abspath(path)).parent)
         where = f"{path}:{line}: " if line else f"{path}: "
     return f"{where}{key}: {message}"
 

@@ -9,7 +9,7 @@ import pytest
 from edge_runtime.cli import main
 from edge_runtime.daemon.config import cli_overrides, load_config
 
-from .conftest import daemon_command
+from .conftest import SAMPLE, daemon_command
 
 GOOD_YAML = """\
 camera:
@@ -44,30 +44,36 @@ port = 1884
 """
 
 
-def write(tmp_path, name, text):
+def write(tmp_path, name, text, mode=0o644):
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
+    path.chmod(mode)
     return path
 
 
+def secret(tmp_path, name, text):
+    """A secret file as an administrator makes one: readable by its owner (and group) only."""
+    return write(tmp_path, name, text, mode=0o640)
+
+
 def test_yaml_with_secrets_from_env_and_file(tmp_path, monkeypatch):
-    token = write(tmp_path, "token", "s3cret\n")
+    token = secret(tmp_path, "token", "s3cret-t0ken-of-24-chars\n")
     path = write(tmp_path, "config.yaml", GOOD_YAML.replace("TOKEN_FILE", str(token)))
     monkeypatch.setenv("FER_TEST_MQTT_PASSWORD", "hunter2")
     config = load_config(path)
     assert config.camera.name == "porch" and config.camera.fps == 10
     assert config.camera.watchdog.frozen_seconds == 8
     assert config.mqtt.password.get_secret_value() == "hunter2"
-    assert config.http.token.get_secret_value() == "s3cret"
+    assert config.http.token.get_secret_value() == "s3cret-t0ken-of-24-chars"
     # Secrets never show in a printed config.
     assert "hunter2" not in repr(config) and "s3cret" not in repr(config)
 
 
 def test_toml_and_cli_overrides(tmp_path):
     path = write(tmp_path, "config.toml", GOOD_TOML)
-    config = load_config(path, cli_overrides(source="clip.mp4", loop=True, http="127.0.0.1:9000",
+    config = load_config(path, cli_overrides(source=str(SAMPLE), loop=True, http="127.0.0.1:9000",
                                              mqtt="broker:1885", camera_name="door", jsonl="off"))
-    assert (config.camera.name, config.camera.source, config.camera.loop) == ("door", "clip.mp4", True)
+    assert (config.camera.name, config.camera.source, config.camera.loop) == ("door", str(SAMPLE), True)
     assert config.detection.detect_every == 5
     assert (config.mqtt.host, config.mqtt.port) == ("broker", 1885)
     assert (config.http.host, config.http.port) == ("127.0.0.1", 9000)
@@ -128,7 +134,7 @@ def test_the_readme_config_example_is_valid(tmp_path, monkeypatch):
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## The camera daemon: `fer-edge run`", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
-    token = write(tmp_path, "http-token", "t0ken\n")
+    token = secret(tmp_path, "http-token", "a-token-of-some-length\n")
     monkeypatch.setenv("FER_EDGE_MQTT_PASSWORD", "pw")
     config = load_config(write(tmp_path, "config.yaml", example.replace("/etc/fer-edge/http-token", str(token))))
-    assert config.camera.name == "porch" and config.http.token.get_secret_value() == "t0ken"
+    assert config.camera.name == "porch" and config.http.token.get_secret_value() == "a-token-of-some-length"
