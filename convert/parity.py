@@ -96,21 +96,27 @@ def compare(float_model, quant_model, faces: np.ndarray, labels: np.ndarray,
 
 
 def format_report(report: ParityReport, float_name: str, quant_name: str) -> str:
-    """A few lines for a terminal."""
+    """A few lines for a terminal. Changes read quantised minus float: -0.33 pp means the quantised model
+    is 0.33 points less accurate."""
+    names = list(report.per_class)
     lines = [
-        f"{report.n} faces   {'':14s}{'float':>10s}{'quantised':>11s}",
+        f"{report.n} faces   {'':14s}{'float':>10s}{'quantised':>11s}   quantised vs float",
         f"{'accuracy':31s}{report.float_accuracy:10.4f}{report.quant_accuracy:11.4f}   "
-        f"drop {report.accuracy_drop_pp:+.2f} pp (max {report.max_drop_pp:g})",
+        f"{-report.accuracy_drop_pp:+.2f} pp (gate: at most {report.max_drop_pp:g} pp lower)",
         f"{'macro-F1':31s}{report.float_macro_f1:10.4f}{report.quant_macro_f1:11.4f}   "
-        f"drop {report.macro_f1_drop_pp:+.2f} pp",
+        f"{-report.macro_f1_drop_pp:+.2f} pp",
         f"top-1 agreement {report.agreement:.4f}   mean |p_float - p_quant| {report.mean_abs_prob_diff:.5f}",
-        f"{'class':10s}{'support':>8s}{'float acc':>11s}{'quant acc':>11s}{'delta pp':>10s}",
+        f"{'class':10s}{'support':>8s}{'float acc':>11s}{'quant acc':>11s}{'change pp':>11s}",
     ]
     for name, c in report.per_class.items():
-        lines.append(f"{name:10s}{c.support:8d}{c.float_accuracy:11.4f}{c.quant_accuracy:11.4f}{c.delta_pp:+10.2f}")
-    lines.append(f"labels of {float_name} (rows) vs {quant_name} (columns):")
-    lines.extend("  " + " ".join(f"{v:5d}" for v in row) for row in report.label_confusion)
-    verdict = "PASS" if report.passed else "FAIL"
-    lines.append(f"{verdict}: accuracy drop {report.accuracy_drop_pp:.2f} pp "
-                 f"{'<=' if report.passed else '>'} {report.max_drop_pp:g} pp")
+        lines.append(f"{name:10s}{c.support:8d}{c.float_accuracy:11.4f}{c.quant_accuracy:11.4f}{c.delta_pp:+11.2f}")
+    lines.append(f"top-1 labels: {float_name} (float, rows) vs {quant_name} (quantised, columns):")
+    lines.append(f"{'':10s}" + "".join(f"{n[:5]:>6s}" for n in names))
+    lines.extend(f"{name:10s}" + "".join(f"{v:6d}" for v in row) for name, row in zip(names, report.label_confusion))
+    drop = report.accuracy_drop_pp
+    change = f"{abs(drop):.2f} pp {'lower' if drop > 0 else 'higher'}" if round(drop, 2) else "the same"
+    if report.passed:
+        lines.append(f"PASS: quantised accuracy {change}, within the gate (at most {report.max_drop_pp:g} pp lower)")
+    else:
+        lines.append(f"FAIL: quantised accuracy {change}, more than the gate allows ({report.max_drop_pp:g} pp)")
     return "\n".join(lines)

@@ -66,7 +66,7 @@ def test_parity_fails_a_model_calibrated_on_a_constant_image(tiny_model, int8_mo
 
     code, out, err = cli(["parity", "--float", str(tiny_model), "--quant", str(broken), "--data", str(parity_data)])
     assert code == 1, out + err
-    assert "FAIL: accuracy drop" in out
+    assert "FAIL: quantised accuracy" in out
     # The exit status follows --max-drop: a gate wide enough lets the same model through.
     code, _, _ = cli(["parity", "--float", str(tiny_model), "--quant", str(broken), "--data", str(parity_data),
                       "--max-drop", "100"])

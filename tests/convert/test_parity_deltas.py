@@ -107,30 +107,37 @@ def test_to_dict_carries_the_derived_figures():
 def test_format_report_text():
     text = format_report(report(), "f.keras", "q.tflite")
     expected = (
-        "6 faces                      float  quantised\n"
-        "accuracy                           0.8333     0.6667   drop +16.67 pp (max 1)\n"
-        "macro-F1                           0.3524     0.2810   drop +7.14 pp\n"
+        "6 faces                      float  quantised   quantised vs float\n"
+        "accuracy                           0.8333     0.6667   -16.67 pp (gate: at most 1 pp lower)\n"
+        "macro-F1                           0.3524     0.2810   -7.14 pp\n"
         "top-1 agreement 0.5000   mean |p_float - p_quant| 0.09286\n"
-        "class      support  float acc  quant acc  delta pp\n"
-        "angry            2     1.0000     0.5000    -50.00\n"
-        "disgust          2     0.5000     1.0000    +50.00\n"
-        "fear             2     1.0000     0.5000    -50.00\n"
-        "happy            0     0.0000     0.0000     +0.00\n"
-        "sad              0     0.0000     0.0000     +0.00\n"
-        "surprise         0     0.0000     0.0000     +0.00\n"
-        "neutral          0     0.0000     0.0000     +0.00\n"
-        "labels of f.keras (rows) vs q.tflite (columns):\n"
-        "      1     1     0     0     0     0     0\n"
-        "      0     1     0     0     0     0     0\n"
-        "      1     1     1     0     0     0     0\n"
-        "      0     0     0     0     0     0     0\n"
-        "      0     0     0     0     0     0     0\n"
-        "      0     0     0     0     0     0     0\n"
-        "      0     0     0     0     0     0     0\n"
-        "FAIL: accuracy drop 16.67 pp > 1 pp"
+        "class      support  float acc  quant acc  change pp\n"
+        "angry            2     1.0000     0.5000     -50.00\n"
+        "disgust          2     0.5000     1.0000     +50.00\n"
+        "fear             2     1.0000     0.5000     -50.00\n"
+        "happy            0     0.0000     0.0000      +0.00\n"
+        "sad              0     0.0000     0.0000      +0.00\n"
+        "surprise         0     0.0000     0.0000      +0.00\n"
+        "neutral          0     0.0000     0.0000      +0.00\n"
+        "top-1 labels: f.keras (float, rows) vs q.tflite (quantised, columns):\n"
+        "           angry disgu  fear happy   sad surpr neutr\n"
+        "angry          1     1     0     0     0     0     0\n"
+        "disgust        0     1     0     0     0     0     0\n"
+        "fear           1     1     1     0     0     0     0\n"
+        "happy          0     0     0     0     0     0     0\n"
+        "sad            0     0     0     0     0     0     0\n"
+        "surprise       0     0     0     0     0     0     0\n"
+        "neutral        0     0     0     0     0     0     0\n"
+        "FAIL: quantised accuracy 16.67 pp lower, more than the gate allows (1 pp)"
     )
     assert text == expected
-    assert format_report(report(20), "f", "q").endswith("PASS: accuracy drop 16.67 pp <= 20 pp")
+    assert format_report(report(20), "f", "q").endswith(
+        "PASS: quantised accuracy 16.67 pp lower, within the gate (at most 20 pp lower)")
+    # A quantised model that is more accurate reads as a gain, not as a negative drop.
+    better = compare(Recorded(table(QUANT_TOP)), Recorded(table(FLOAT_TOP)), FACES, TRUTH, 1.0)
+    lines = format_report(better, "f", "q").splitlines()
+    assert lines[1].endswith("+16.67 pp (gate: at most 1 pp lower)")
+    assert lines[-1] == "PASS: quantised accuracy 16.67 pp higher, within the gate (at most 1 pp lower)"
 
 
 def test_models_that_cannot_be_compared_are_refused():
