@@ -74,21 +74,23 @@ def _fer_edge_frames(video: Path, model: str, confirm: int):
     return run
 
 
-def _peer_frames(video: Path):
+def peer_frames(video: Path):
+    """The peer on every frame of `video`: a function that runs it and returns, per frame, (box, top label) per face."""
     from bench.peer import detector
 
     fer = detector()
 
     def run():
         capture = cv2.VideoCapture(str(video))
-        boxes = []
+        faces = []
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
-            boxes.append([Box(*(int(v) for v in f["box"])) for f in fer.detect_emotions(frame)])
+            faces.append([(Box(*(int(v) for v in f["box"])), max(f["emotions"], key=f["emotions"].get))
+                          for f in fer.detect_emotions(frame)])
         capture.release()
-        return boxes
+        return faces
 
     return run
 
@@ -99,11 +101,13 @@ def worker(system: str, videos: list[str], model: str, cpu: int) -> dict:
     out = {"frames": 0, "wall_s": 0.0, "cpu_s": 0.0, "boxes": []}
     for video in videos:
         if system == "peer":
-            run = _peer_frames(Path(video))
+            run = peer_frames(Path(video))
         else:
             run = _fer_edge_frames(Path(video), model, confirm=1 if system == FIRST_DETECTION else 2)
         with Clock() as t:
             boxes = run()
+        if system == "peer":
+            boxes = [[box for box, _ in frame] for frame in boxes]
         out["frames"] += len(boxes)
         out["wall_s"] += t.wall
         out["cpu_s"] += t.cpu

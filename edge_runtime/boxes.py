@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned box in pixels: top-left corner (x, y), width w and height h."""
+    """An axis-aligned box in pixels: top-left corner (x, y), width w and height h; `score`: how sure the
+    detector that found it is (for Haar, the cascade's last-stage weight; 0 = unknown). The score is not
+    part of a box's identity: two boxes in the same place are equal."""
 
     x: int
     y: int
     w: int
     h: int
+    score: float = field(default=0.0, compare=False, repr=False)
 
     @property
     def area(self) -> int:
@@ -28,10 +31,10 @@ class Box:
     def scaled(self, sx: float, sy: float | None = None) -> Box:
         """The same box in an image resized by (sx, sy)."""
         sy = sx if sy is None else sy
-        return Box(round(self.x * sx), round(self.y * sy), round(self.w * sx), round(self.h * sy))
+        return Box(round(self.x * sx), round(self.y * sy), round(self.w * sx), round(self.h * sy), self.score)
 
     def shifted(self, dx: float, dy: float) -> Box:
-        return Box(round(self.x + dx), round(self.y + dy), self.w, self.h)
+        return Box(round(self.x + dx), round(self.y + dy), self.w, self.h, self.score)
 
     def grown(self, fraction: float) -> Box:
         """The box grown by `fraction` of its width/height on every side, same centre."""

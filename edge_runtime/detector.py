@@ -32,6 +32,15 @@ class FaceDetector(abc.ABC):
     def detect(self, gray: np.ndarray) -> list[Box]:
         """All faces in a grayscale uint8 image, in that image's pixel coordinates."""
 
+    def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None) -> list[Box]:
+        """The faces inside `region` of `gray` (in `gray`'s coordinates) whose side lies within `sizes`
+        (smallest, largest) when given: a look at part of a frame, where something moved or a face is expected."""
+        window = region.clipped(gray.shape[1], gray.shape[0])
+        if window is None:
+            return []
+        found = self.detect(np.ascontiguousarray(gray[window.y : window.y + window.h, window.x : window.x + window.w]))
+        return [b.shifted(window.x, window.y) for b in found if sizes is None or sizes[0] <= max(b.w, b.h) <= sizes[1]]
+
 
 @dataclass(frozen=True)
 class HaarOptions:
@@ -96,17 +105,33 @@ class HaarDetector(FaceDetector):
         min_side = max(self.window, round(o.min_size * scale))
         return [b.scaled(1.0 / scale) for b in self._run(small, min_side)]
 
-    def _run(self, gray: np.ndarray, min_side: int) -> list[Box]:
-        if min(gray.shape) < min_side:
+    def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None) -> list[Box]:
+        """As FaceDetector.detect_in, at the scale of a full-frame detection of `gray` (never at full
+        resolution, which would cost more than the full-frame pass), trying only the face sizes asked for."""
+        _check_gray(gray)
+        window = region.clipped(gray.shape[1], gray.shape[0])
+        if window is None:
+            return []
+        o = self.options
+        scale = min(1.0, o.detect_width / gray.shape[1]) if o.detect_width else 1.0
+        small = _resize(gray[window.y : window.y + window.h, window.x : window.x + window.w], scale)
+        lo, hi = (o.min_size, 0) if sizes is None else (max(o.min_size, sizes[0]), sizes[1])
+        boxes = self._run(small, max(self.window, round(lo * scale)), round(hi * scale))
+        return [b.scaled(1.0 / scale).shifted(window.x, window.y) for b in boxes]
+
+    def _run(self, gray: np.ndarray, min_side: int, max_side: int = 0) -> list[Box]:
+        if min(gray.shape) < min_side or (max_side and max_side < min_side):
             return []
         if self.options.equalize:
             # Haar features are contrast differences; equalising makes dim or flat-lit faces count.
             gray = cv2.equalizeHist(gray)
-        rects = self.cascade.detectMultiScale(
+        # detectMultiScale3 finds the same boxes as detectMultiScale, with each one's last-stage weight: how
+        # far past the cascade's last threshold the face is, the box's score.
+        rects, _, weights = self.cascade.detectMultiScale3(
             gray, scaleFactor=self.options.scale_factor, minNeighbors=self.options.min_neighbors,
-            minSize=(min_side, min_side),
+            minSize=(min_side, min_side), maxSize=(max_side, max_side), outputRejectLevels=True,
         )
-        return [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in rects]
+        return [Box(int(x), int(y), int(w), int(h), float(s)) for (x, y, w, h), s in zip(rects, np.ravel(weights))]
 
 
 def _check_gray(gray: np.ndarray) -> None:

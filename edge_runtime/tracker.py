@@ -53,20 +53,28 @@ class IouTracker:
     min_hits, confirm_within: a new track is confirmed once the detector has found it in
         min_hits updates; one still unconfirmed after confirm_within updates ends (a
         one-frame false detection never becomes a face).
+    confirm_score: a detection whose score (Box.score) reaches this starts a track confirmed at
+        once (0 = never): a face the detector is sure of needs no second look.
     max_overlap: no new track starts on a detection covering more than this fraction of a
         tracked box (or lying that much inside it): Haar fires on windows straddling the top of
         a face (hair, forehead and eyes), while two real faces' boxes rarely overlap at all.
+    remember: a confirmed track that ended because nothing placed it (a face covered or turned
+        away) is kept out of sight for this many updates; a detection overlapping its last box by
+        iou_threshold brings it back, same id and confirmed, instead of starting a new track.
+        Tracks ended by `drop` (a face that left the picture, a cut) are not kept.
     """
 
     def __init__(self, iou_threshold: float = 0.3, max_missed: int = 10, max_undetected: int = 30,
                  min_hits: int = 1, confirm_within: int = 10, max_overlap: float = 0.1,
-                 velocity_smoothing: float = 0.5):
+                 velocity_smoothing: float = 0.5, remember: int = 0, confirm_score: float = 0.0):
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
         if not 0 <= max_missed <= max_undetected:
             raise ValueError(f"need 0 <= max_missed <= max_undetected, got {max_missed}, {max_undetected}")
         if min_hits < 1 or confirm_within < 1:
             raise ValueError(f"min_hits and confirm_within must be >= 1, got {min_hits}, {confirm_within}")
+        if remember < 0:
+            raise ValueError(f"remember must be >= 0, got {remember}")
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.max_undetected = max_undetected
@@ -74,12 +82,25 @@ class IouTracker:
         self.confirm_within = confirm_within
         self.max_overlap = max_overlap
         self.velocity_smoothing = velocity_smoothing
+        self.remember = remember
+        self.confirm_score = confirm_score
         self.tracks: list[Track] = []
+        # Tracks out of sight that a detection may bring back, with the update count when they ended.
+        self.lost: list[tuple[Track, int]] = []
         self._next_id = 1
+        self._updates = 0
 
     def reset(self) -> None:
-        """Drop every track; ids keep counting, so an id never names two faces."""
+        """Drop every track, those out of sight too; ids keep counting, so an id never names two faces."""
         self.tracks = []
+        self.lost = []
+
+    def drop(self, ids) -> list[Track]:
+        """End the tracks with these ids now, without keeping them out of sight (they left the picture)."""
+        ids = set(ids)
+        dropped = [t for t in self.tracks if t.id in ids]
+        self.tracks = [t for t in self.tracks if t.id not in ids]
+        return dropped
 
     def update(self, detections: Sequence[Box], followed: Mapping[int, Box] | None = None) -> TrackerUpdate:
         """One frame: `detections` from the detector, `followed` boxes by track id from the follower
@@ -113,15 +134,34 @@ class IouTracker:
             gone = (track.missed > self.max_missed or track.undetected > self.max_undetected
                     or (not self.confirmed(track) and track.age >= self.confirm_within))
             (ended if gone else alive).append(track)
+        self._updates += 1
+        self.lost = [(t, when) for t, when in self.lost if self._updates - when <= self.remember]
+        if self.remember:
+            self.lost += [(t, self._updates) for t in ended if t.missed > self.max_missed and self.confirmed(t)]
         used = set(matched.values())
         for di, det in enumerate(detections):
             # A box lying largely over a face already tracked is the detector firing on part of that
             # face (Haar likes forehead-and-eyes windows), not a new face.
             if di not in used and all(det.overlap(t.box) < self.max_overlap for t in alive):
-                alive.append(Track(self._next_id, det))
-                self._next_id += 1
+                alive.append(self._revive(det) or self._start(det))
         self.tracks = alive
         return TrackerUpdate(list(alive), ended)
+
+    def _start(self, box: Box) -> Track:
+        self._next_id += 1
+        strong = self.confirm_score > 0 and box.score >= self.confirm_score
+        return Track(self._next_id - 1, box, hits=max(1, self.min_hits) if strong else 1)
+
+    def _revive(self, box: Box) -> Track | None:
+        """The track out of sight whose last box `box` overlaps most (by iou_threshold at least), back in sight."""
+        best = max(self.lost, key=lambda lost: lost[0].box.iou(box), default=None)
+        if best is None or best[0].box.iou(box) < self.iou_threshold:
+            return None
+        self.lost.remove(best)
+        track = best[0]
+        track.box, track.missed, track.undetected, track.velocity = box, 0, 0, (0.0, 0.0)
+        track.hits += 1
+        return track
 
     def confirmed(self, track: Track) -> bool:
         return track.hits >= self.min_hits
