@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bench.scenes import SceneOptions, render
+from edge_runtime.boxes import Box
 from edge_runtime.detector import DEFAULT_CASCADE, DetectorError, HaarDetector, HaarOptions, cascade_path
 
 
@@ -35,6 +36,22 @@ def test_min_size_drops_small_faces(scene):
     smallest = min(t.w for t in truth)
     boxes = HaarDetector(HaarOptions(min_size=int(smallest * 1.3))).detect(gray)
     assert found(boxes, truth) < 3
+
+
+def test_detection_in_a_region_finds_the_faces_there_at_the_sizes_asked_for(scene):
+    gray, truth = scene
+    detector = HaarDetector()
+    whole = detector.detect(gray)
+    target = truth[1]
+    region = target.grown(0.3)
+    near = detector.detect_in(gray, region)
+    assert found(near, [target]) == 1 and found(near, [truth[0], truth[2]]) == 0
+    # In frame coordinates, where the full-frame pass put it; with a score, as every Haar box has.
+    twin = max(whole, key=target.iou)
+    assert max(near, key=target.iou).iou(twin) > 0.8 and all(b.score > 0 for b in near + whole)
+    # Only the sizes asked for are tried: none of them the face's.
+    assert found(detector.detect_in(gray, region, (target.w * 2, target.w * 3)), [target]) == 0
+    assert detector.detect_in(gray, Box(-100, -100, 50, 50)) == []
 
 
 def test_cascade_by_path_and_by_bundled_name(scene, tmp_path):

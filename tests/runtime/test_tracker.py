@@ -90,3 +90,33 @@ def test_box_geometry():
     assert Box(10, 10, 20, 20).scaled(2.0) == Box(20, 20, 40, 40)
     assert Box(10, 10, 20, 20).grown(0.5) == Box(0, 0, 40, 40)
     assert Box(0, 0, 100, 100).overlap(Box(10, 10, 20, 20)) == 1.0
+
+
+def test_a_covered_face_comes_back_with_its_id_but_one_that_left_does_not():
+    tracker = IouTracker(max_missed=2, max_undetected=20, remember=5)
+    covered, leaving = (t.id for t in tracker.update([Box(0, 0, 50, 50), Box(200, 0, 50, 50)]).tracks)
+    assert tracker.drop([leaving])[0].id == leaving
+    # Nothing places the covered face for max_missed + 1 updates: it ends, out of sight.
+    ended = [t.id for _ in range(3) for t in tracker.update([]).ended]
+    assert ended == [covered] and tracker.tracks == []
+    (back,) = tracker.update([Box(3, 0, 50, 50)]).tracks
+    assert back.id == covered and tracker.confirmed(back) and back.missed == 0
+    # Where the face that left was, a detection starts a new track.
+    (new,) = [t for t in tracker.update([Box(3, 0, 50, 50), Box(200, 0, 50, 50)]).tracks if t.id != covered]
+    assert new.id not in (covered, leaving)
+
+
+def test_an_out_of_sight_face_is_forgotten_after_remember_updates():
+    tracker = IouTracker(max_missed=0, max_undetected=5, remember=2)
+    first = tracker.update([Box(0, 0, 50, 50)]).tracks[0].id
+    for _ in range(4):
+        tracker.update([])
+    assert tracker.update([Box(0, 0, 50, 50)]).tracks[0].id != first
+
+
+def test_a_strong_detection_is_confirmed_at_once():
+    tracker = IouTracker(min_hits=2, confirm_score=4.0)
+    weak, strong = tracker.update([Box(0, 0, 50, 50, score=3.9), Box(200, 0, 50, 50, score=4.0)]).tracks
+    assert not tracker.confirmed(weak) and tracker.confirmed(strong)
+    # The score is no part of a box's identity.
+    assert Box(0, 0, 50, 50, score=1.0) == Box(0, 0, 50, 50)

@@ -1,0 +1,56 @@
+"""The change detector: a cut, not a lamp; motion outside the tracked faces, not inside them."""
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.scenes import background
+from edge_runtime.boxes import Box
+from edge_runtime.motion import Change, ChangeDetector
+
+
+def scene(seed: int) -> np.ndarray:
+    return cv2.cvtColor(background(640, 480, np.random.default_rng(seed)), cv2.COLOR_BGR2GRAY)
+
+
+def noisy(gray: np.ndarray, seed: int, gain: float = 1.0) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0.0, 3.0, gray.shape)
+    return np.clip(gray * gain + noise, 0, 255).astype(np.uint8)
+
+
+def test_a_cut_is_a_cut_and_a_change_of_light_is_not():
+    change = ChangeDetector()
+    a, b = scene(1), scene(2)
+    assert change.update(noisy(a, 0)).cut  # the first frame: nothing to compare with
+    assert change.update(noisy(a, 1)) == Change(False, None)
+    assert not change.update(noisy(a, 2, gain=0.6)).cut
+    assert not change.update(noisy(a, 3, gain=1.3)).cut
+    assert change.update(noisy(b, 4)).cut
+    assert not change.update(noisy(b, 5)).cut
+
+
+def test_motion_is_found_outside_tracked_boxes_only():
+    change = ChangeDetector()
+    still = scene(3)
+    change.update(noisy(still, 0))
+    assert change.update(noisy(still, 1)).moving is None
+    moved = still.copy()
+    moved[300:400, 500:600] = 255 - moved[300:400, 500:600]
+    found = change.update(noisy(moved, 2)).moving
+    assert found is not None and found.overlap(Box(500, 300, 100, 100)) > 0.8
+    assert found.iou(Box(500, 300, 100, 100)) > 0.5
+    # The same change inside a tracked face is that face moving: no motion to look at.
+    change.update(noisy(still, 3))
+    assert change.update(noisy(moved, 4), [Box(490, 290, 120, 120)]).moving is None
+
+
+def test_motion_off_and_bad_settings():
+    change = ChangeDetector(motion=0.0)
+    still = scene(4)
+    moved = still.copy()
+    moved[300:400, 500:600] = 255 - moved[300:400, 500:600]
+    change.update(still)
+    assert change.update(moved) == Change(False, None)
+    assert change.update(255 - still).cut
+    with pytest.raises(ValueError, match="cut_below"):
+        ChangeDetector(cut_below=1.5)
