@@ -31,10 +31,12 @@ def draw_faces(bgr: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         cv2.rectangle(bgr, (b.x, b.y), (b.x + b.w, b.y + b.h), color, thick)
         text = f"{e.label} {e.score:.2f} #{face.track}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thick)
-        # Above the box, or inside its top when the box touches the frame's top edge.
+        # Above the box, or inside its top when the box touches the frame's top edge; shifted left as far as
+        # needed to stay whole in the frame when the box is near its right edge.
         ty = b.y - base - 2 if b.y - th - base - 2 >= 0 else b.y + th + 2
-        cv2.rectangle(bgr, (b.x, ty - th - 2), (b.x + tw + 2, ty + base), color, -1)
-        cv2.putText(bgr, text, (b.x + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
+        tx = max(0, min(b.x, width - tw - 3))
+        cv2.rectangle(bgr, (tx, ty - th - 2), (tx + tw + 2, ty + base), color, -1)
+        cv2.putText(bgr, text, (tx + 1, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thick, cv2.LINE_AA)
         bar_h = max(3, b.h // 16)
         y0 = min(b.y + b.h + 2, height - bar_h - 1)
         cv2.rectangle(bgr, (b.x, y0), (b.x + b.w, y0 + bar_h), color, 1)

@@ -21,6 +21,10 @@ SAMPLE_VIDEO = Path(__file__).resolve().parent / "samples" / "faces.mp4"
 EPILOG = "Run `fer-edge COMMAND --help` for each command's options and an example."
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def add_detect_command(sub) -> None:
     from edge_runtime.detector import HaarOptions
     from edge_runtime.pipeline import PipelineOptions
@@ -121,8 +125,11 @@ def cmd_detect(args) -> int:
         for track, counts in sorted(tracks.items()):
             label = max(counts, key=counts.get)
             print(f"track {track}: {sum(counts.values())} frames, mostly {label} ({counts[label]})")
-    print(f"fer-edge detect: {frames} frames, {faces} faces, {len(tracks)} tracks, {progress.rate:.1f} fps",
-          file=sys.stderr)
+    # Images have no frame rate and no tracks worth counting; a video has both.
+    summary = (f"{plural(frames, 'image')}, {plural(faces, 'face')}" if source.still else
+               f"{plural(frames, 'frame')}, {plural(faces, 'face')}, {plural(len(tracks), 'track')}, "
+               f"{progress.rate:.1f} fps")
+    print(f"fer-edge detect: {summary}", file=sys.stderr)
     return 0
 
 
