@@ -33,8 +33,8 @@ from pydantic import (
 
 from edge_runtime.detector import HaarOptions
 from edge_runtime.pipeline import PipelineOptions
-
 from edge_runtime.sources import is_device_or_stream
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10 (the oldest supported): the same parser, from PyPI
@@ -42,12 +42,12 @@ else:  # Python 3.10 (the oldest supported): the same parser, from PyPI
 
 _HAAR, _PIPE = HaarOptions(), PipelineOptions()
 SECRET_KEYS = frozenset({"password", "token"})
-
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a megabyte is a mistake or an attack
 MAX_DEPTH = 32  # the deepest real config is 4 levels
 MAX_SECRET_BYTES = 4096
 # A token anyone can try against the network port must not be guessable (ssh-keygen's shortest key is longer).
 MIN_TOKEN_LENGTH = 16
+
 
 class ConfigError(ValueError):
     """The configuration is invalid: `problems` holds one line per error, each naming its key."""
@@ -70,7 +70,6 @@ def _resolve_secret(value: Any) -> Any:
     raise ValueError("give the secret as a string, {env: NAME} or {file: PATH}")
 
 
-Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
 def _read_secret_file(path: Path) -> str:
     """A secret from a small regular file that not every user can read (as ssh treats private keys)."""
     try:
@@ -92,6 +91,7 @@ def _read_secret_file(path: Path) -> str:
         raise ValueError(f"secret file {path} is not UTF-8 text") from None
 
 
+Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
 TopicPart = Annotated[str, Field(pattern=r"^[^#+/\s][^#+\s]*$", min_length=1, max_length=128)]
 
 
@@ -130,10 +130,6 @@ class CameraConfig(Section):
     realtime: bool = Field(True, description="read a file source at its own frame rate, like a camera")
     watchdog: WatchdogConfig = WatchdogConfig()
 
-
-class DetectionConfig(Section):
-    model: Path | None = Field(None, description="int8 .tflite with its .json (default: the shipped model)")
-    device: str | None = Field(None, description="Edge TPU device for *_edgetpu.tflite models: usb, pci:0")
     @field_validator("source")
     @classmethod
     def _file_exists(cls, value: str) -> str:
@@ -142,6 +138,10 @@ class DetectionConfig(Section):
             raise ValueError("no such file or folder (a file source is not a camera that may come back)")
         return value
 
+
+class DetectionConfig(Section):
+    model: Path | None = Field(None, description="int8 .tflite with its .json (default: the shipped model)")
+    device: str | None = Field(None, description="Edge TPU device for *_edgetpu.tflite models: usb, pci:0")
     threads: int = Field(1, ge=1, le=64)
     detect_every: int = Field(_PIPE.detect_every, ge=1, le=1000)
     classify_every: int = Field(_PIPE.classify_every, ge=1, le=1000)
@@ -151,16 +151,16 @@ class DetectionConfig(Section):
     scale_factor: float = Field(_HAAR.scale_factor, gt=1.0, le=2.0)
     smoothing: float = Field(_PIPE.smoothing, ge=0, le=60)
 
-    def haar_options(self) -> HaarOptions:
-        return HaarOptions(scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
-                           min_size=self.min_size, detect_width=self.detect_width)
-
     @field_validator("model")
     @classmethod
     def _model_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError("no such model file")
         return value
+
+    def haar_options(self) -> HaarOptions:
+        return HaarOptions(scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
+                           min_size=self.min_size, detect_width=self.detect_width)
 
     def pipeline_options(self) -> PipelineOptions:
         return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,
@@ -224,6 +224,9 @@ class HttpConfig(Section):
             return value
         if not (value and value.get_secret_value()):
             raise ValueError(f"required when http.host ({host}) is not a loopback address")
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters when http.host ({host}) is not a "
+                             "loopback address: a short token can be guessed over the network")
         return value
 
 
@@ -251,9 +254,6 @@ def read_file(path: Path) -> tuple[dict, dict[tuple, int]]:
     suffix = path.suffix.lower()
     if suffix == ".toml":
         try:
-        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters when http.host ({host}) is not a "
-                             "loopback address: a short token can be guessed over the network")
             return tomllib.loads(text), {}
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
@@ -335,26 +335,6 @@ def _yaml_lines(root) -> dict[tuple, int]:
     return lines
 
 
-def merge(base: dict, overrides: dict) -> dict:
-    """`overrides` on top of `base`, section by section; a None override switches a section off."""
-    out = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def load_config(path: str | os.PathLike | None = None, overrides: dict | None = None) -> DaemonConfig:
-    """The file at `path` (if any) with `overrides` on top, validated; ConfigError lists every problem."""
-    data, lines = read_file(Path(path)) if path is not None else ({}, {})
-    data = merge(data, overrides or {})
-    try:
-        return DaemonConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([_describe(err, path, lines) for err in exc.errors()]) from None
-
 # Keys whose value is a path: in a file, a relative one is relative to the file's folder.
 PATH_KEYS = (("camera", "source"), ("detection", "model"), ("jsonl", "path"), ("http", "token", "file"),
              ("mqtt", "password", "file"))
@@ -373,6 +353,29 @@ def resolve_relative_paths(data: dict, folder: Path) -> dict:
     return data
 
 
+def merge(base: dict, overrides: dict) -> dict:
+    """`overrides` on top of `base`, section by section; a None override switches a section off."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: dict | None = None) -> DaemonConfig:
+    """The file at `path` (if any) with `overrides` on top, validated; ConfigError lists every problem."""
+    data, lines = read_file(Path(path)) if path is not None else ({}, {})
+    if path is not None:
+        # Flags (the overrides) stay relative to the working folder, like any command's arguments.
+        resolve_relative_paths(data, Path(os.path.abspath(path)).parent)
+    data = merge(data, overrides or {})
+    try:
+        return DaemonConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err, path, lines) for err in exc.errors()]) from None
+
 
 def _describe(err: dict, path, lines: dict[tuple, int]) -> str:
     loc = tuple(err["loc"])
@@ -387,9 +390,6 @@ def _describe(err: dict, path, lines: dict[tuple, int]) -> str:
     where = ""
     if path is not None:
         line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-    if path is not None:
-        # Flags (the overrides) stay relative to the working folder, like any command's arguments.
-        resolve_relative_paths(data, Path(os.path.abspath(path)).parent)
         where = f"{path}:{line}: " if line else f"{path}: "
     return f"{where}{key}: {message}"
 
