@@ -18,6 +18,7 @@ from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
 
+from bench import pipeline_fps
 from bench.dynamic_scenes import DynamicOptions, random_scenes, scene_starts, write_video
 from bench.pipeline_fps import peer_frames
 from bench.timing import Clock, default_cpu, pin_to_one_cpu, spread
@@ -138,6 +139,12 @@ def markdown(results: dict) -> str:
               f"- false faces per frame {d.get('false_per_frame', 0):.4f} (target <= 0.01)"]
     if ratio is not None:
         lines.append(f"- CPU FPS {ratio:.1f}x the peer's (target >= 4x)")
+    static = results.get("static")
+    if static:
+        lines += ["", "Static scenes of the pipeline section (1, 2, 3 faces drifting, no cut), same run:", "",
+                  "| system | recall (IoU >= 0.4) | false faces / frame | FPS wall / CPU |", "|---|---|---|---|"]
+        lines += [f"| {name} | {v['recall']:.3f} | {v['false_per_frame']:.3f} | {v['fps_wall']['median']:.1f} / "
+                  f"{v['fps_cpu']['median']:.1f} |" for name, v in static.items()]
     return "\n".join(lines + [END]) + "\n"
 
 
@@ -166,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", type=int, default=2, help="interleaved timed runs of each system (default 2)")
     p.add_argument("--cpu", type=int, help="the CPU workers are pinned to (default: the last one allowed)")
+    p.add_argument("--frames", type=int, default=300, help="frames of the static-scene clips of bench/pipeline_fps.py, "
+                   "measured alongside so nothing regresses there (default 300; 0 = skip)")
     p.add_argument("--no-peer", action="store_true", help="leave the peer out (faster while developing)")
     p.add_argument("--out", type=Path, default=REPO / "bench", help="folder of RESULTS.md and dynamic_results.json")
     args = p.parse_args(argv)
@@ -182,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         video = Path(tmp) / "dynamic.mp4"
         truth = write_video(video, scenes, faces, options)
         systems_out = measure(video, truth, args.model, args.runs, cpu, systems)
+        static = None
+        if args.frames:
+            clips = pipeline_fps.make_videos(faces[:3], args.frames, Path(tmp))
+            static = pipeline_fps.measure(clips, args.model, args.runs, cpu, (pipeline_fps.SYSTEMS[0], *systems[2:]))
     actors = [a for s in scenes for a in s.actors]
     results = {
         "command": shlex.join(["python", "-m", "bench.dynamic", *(sys.argv[1:] if argv is None else argv)]),
@@ -193,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"exits, {sum(a.hide is not None for a in actors)} hidings, "
                   f"{sum(s.light is not None for s in scenes)} light changes, {len(actors)} faces in all",
         "systems": systems_out,
+        "static": static,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dynamic_results.json").write_text(json.dumps(results, indent=2) + "\n")

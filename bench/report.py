@@ -208,5 +208,10 @@ def markdown(results: dict) -> str:
 
 
 def write(results: dict, out: Path) -> None:
+    from bench.dynamic import BEGIN, END
+
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "RESULTS.md").write_text(markdown(results))
+    # `python -m bench.dynamic` owns its section: a full run keeps the one it finds.
+    old = (out / "RESULTS.md").read_text() if (out / "RESULTS.md").exists() else ""
+    kept = old[old.index(BEGIN) : old.index(END) + len(END)] + "\n" if BEGIN in old and END in old else ""
+    (out / "RESULTS.md").write_text(markdown(results) + ("\n" + kept if kept else ""))
