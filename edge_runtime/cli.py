@@ -43,6 +43,18 @@ def add_detect_command(sub) -> None:
     p.add_argument("--out", help="write the annotated image, folder of images or video here")
     p.add_argument("--detect-every", type=int, default=pipe.detect_every, metavar="N",
                    help=f"full-frame detection every N frames, faces followed in between (default {pipe.detect_every})")
+    p.add_argument("--cut-below", type=float, default=pipe.cut_below, metavar="R",
+                   help="a cut (every face dropped, full detection at once) when the picture's correlation with "
+                   f"the last frame falls below R, -1 = never (default {pipe.cut_below})")
+    p.add_argument("--motion", type=float, default=pipe.motion, metavar="C",
+                   help="between full detections, look for faces where the picture changed by C of its contrast "
+                   f"outside tracked faces, 0 = off (default {pipe.motion})")
+    p.add_argument("--follow-score", type=float, default=pipe.follow_score, metavar="S",
+                   help="least template-matching score (-1..1) that still follows a face between detections "
+                   f"(default {pipe.follow_score})")
+    p.add_argument("--confirm-score", type=float, default=pipe.confirm_score, metavar="W",
+                   help="show a face at once when the cascade's weight for it reaches W, else after a second "
+                   f"detection; 0 = always wait (default {pipe.confirm_score})")
     p.add_argument("--detect-width", type=int, default=haar.detect_width, metavar="PX",
                    help=f"shrink frames to this width for detection, 0 = never (default {haar.detect_width})")
     p.add_argument("--min-size", type=int, default=haar.min_size, metavar="PX",
@@ -85,8 +97,9 @@ def cmd_detect(args) -> int:
         detector = HaarDetector(HaarOptions(cascade=args.cascade, scale_factor=args.scale_factor,
                                             min_neighbors=args.min_neighbors, min_size=args.min_size,
                                             detect_width=args.detect_width))
-        pipeline = Pipeline(detector, classifier, PipelineOptions(detect_every=args.detect_every,
-                                                                  smoothing=args.smoothing))
+        pipeline = Pipeline(detector, classifier, PipelineOptions(
+            detect_every=args.detect_every, smoothing=args.smoothing, cut_below=args.cut_below, motion=args.motion,
+            follow_score=args.follow_score, confirm_score=args.confirm_score))
         source = open_source(args.input)
     except (ModelError, MetadataError, EdgeTpuError, DetectorError, SourceError, ImportError, ValueError) as exc:
         raise CommandError(str(exc)) from exc

@@ -69,11 +69,12 @@ class PipelineOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.coast <= self.max_missed:
             raise ValueError(f"coast must be between 0 and max_missed ({self.max_missed}), got {self.coast}")
-        bounds = {"cut_below": (-1.0, 1.0), "follow_score": (-1.0, 1.0), "leave_below": (0.0, 1.0),
-                  "motion": (0.0, 10.0)}
+        bounds = {"cut_below": (-1.0, 1.0), "leave_below": (0.0, 1.0), "motion": (0.0, 10.0)}
         for name, (lo, hi) in bounds.items():
             if not lo <= getattr(self, name) <= hi:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {getattr(self, name)}")
+        if not -1.0 < self.follow_score < 1.0:
+            raise ValueError(f"follow_score must be above -1 and below 1, got {self.follow_score}")
         for name in ("remember", "confirm_score"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -150,6 +150,14 @@ class DetectionConfig(Section):
     min_neighbors: int = Field(_HAAR.min_neighbors, ge=0, le=100)
     scale_factor: float = Field(_HAAR.scale_factor, gt=1.0, le=2.0)
     smoothing: float = Field(_PIPE.smoothing, ge=0, le=60)
+    cut_below: float = Field(_PIPE.cut_below, ge=-1, le=1, description="a cut (faces dropped, full detection) "
+                             "when the picture's correlation with the last frame falls below this; -1 = never")
+    motion: float = Field(_PIPE.motion, ge=0, le=10, description="look for faces where the picture changed by "
+                          "this much of its contrast outside tracked faces; 0 = off")
+    follow_score: float = Field(_PIPE.follow_score, gt=-1, lt=1,
+                                description="least template-matching score that still follows a face")
+    confirm_score: float = Field(_PIPE.confirm_score, ge=0, le=100, description="show a face at once when the "
+                                 "cascade's weight for it reaches this, else after a second detection; 0 = always wait")
 
     @field_validator("model")
     @classmethod
@@ -164,7 +172,8 @@ class DetectionConfig(Section):
 
     def pipeline_options(self) -> PipelineOptions:
         return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,
-                               smoothing=self.smoothing)
+                               smoothing=self.smoothing, cut_below=self.cut_below, motion=self.motion,
+                               follow_score=self.follow_score, confirm_score=self.confirm_score)
 
 
 class JsonlConfig(Section):

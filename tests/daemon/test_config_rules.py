@@ -173,6 +173,16 @@ def test_detection_settings_reach_the_detector_and_pipeline():
     assert (pipe.detect_every, pipe.classify_every, pipe.smoothing) == (7, 3, 0.5)
 
 
+def test_detection_schedule_settings_reach_the_pipeline_within_bounds():
+    d = load_config(None, {"detection": {"cut_below": -1, "motion": 0, "follow_score": 0.8,
+                                         "confirm_score": 0}}).detection
+    pipe = d.pipeline_options()
+    assert (pipe.cut_below, pipe.motion, pipe.follow_score, pipe.confirm_score) == (-1, 0, 0.8, 0)
+    found = _problems(None, {"detection": {"cut_below": 1.5, "motion": -0.1, "follow_score": 1, "confirm_score": -1}})
+    assert [p.split(":")[0] for p in found] == ["detection.cut_below", "detection.motion", "detection.follow_score",
+                                                "detection.confirm_score"]
+
+
 def test_problems_name_file_line_key_and_never_a_secret(tmp_path):
     found = problems(tmp_path, "camera:\n  fps: 1000\nmqtt:\n  host: b\n  password: hunter2\n")
     assert found[0] == f"{tmp_path / 'c.yaml'}:2: camera.fps: Input should be less than or equal to 240 (got 1000)"

@@ -156,3 +156,23 @@ def test_the_runtimes_own_chatter_shows_only_with_verbose(stills, model):
     assert quiet.returncode == verbose.returncode == 0, quiet.stderr + verbose.stderr
     assert "XNNPACK" not in quiet.stderr and quiet.stderr.startswith("fer-edge detect: ")
     assert "DEBUG fer_edge.interpreter: INFO: Created TensorFlow Lite XNNPACK delegate" in verbose.stderr
+
+
+def test_detection_schedule_options_are_in_help_with_their_defaults(capsys):
+    from edge_runtime.pipeline import PipelineOptions
+
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = PipelineOptions()
+    for flag, value in (("--cut-below", defaults.cut_below), ("--motion", defaults.motion),
+                        ("--follow-score", defaults.follow_score), ("--confirm-score", defaults.confirm_score)):
+        assert re.search(rf"{flag} \w+ .*?\(default {value}\)", text), flag
+
+
+@pytest.mark.parametrize("flag, value", [("--cut-below", "1.5"), ("--motion", "-1"), ("--follow-score", "1"),
+                                         ("--confirm-score", "-2")])
+def test_detection_schedule_options_out_of_bounds_are_refused(flag, value, model, capsys):
+    assert main(["detect", "--model", str(model), flag, value, "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert flag[2:].replace("-", "_") in err and len(err.splitlines()) == 1, err
