@@ -39,7 +39,8 @@ def add_detect_command(sub) -> None:
     p.add_argument("--model", help="int8 .tflite model with its .json metadata (default: the shipped "
                    "models/fer_mobile_int8.tflite)")
     p.add_argument("--json", action="store_true", help="write one JSON line per face per frame to stdout "
-                   "(frame, time, box, label, score, probabilities, track) and nothing else")
+                   "(source: the image file or the input, frame, time, box, label, score, probabilities, track) "
+                   "and nothing else")
     p.add_argument("--out", help="write the annotated image, folder of images or video here")
     p.add_argument("--detect-every", type=int, default=pipe.detect_every, metavar="N",
                    help=f"full-frame detection every N frames, faces followed in between (default {pipe.detect_every})")
@@ -105,6 +106,7 @@ def cmd_detect(args) -> int:
         raise CommandError(str(exc)) from exc
     frames = faces = 0
     tracks: dict[int, dict[str, int]] = {}
+    no_face: list[str] = []
     with source:
         try:
             out = AnnotatedOutput(args.out, source) if args.out else None
@@ -118,10 +120,12 @@ def cmd_detect(args) -> int:
                 faces += len(result.faces)
                 if args.json:
                     for record in result.json_records(pipeline.labels):
-                        sys.stdout.write(json.dumps(record) + "\n")
+                        sys.stdout.write(json.dumps({"source": frame.path or source.name, **record}) + "\n")
                 elif source.still:
                     for f in result.faces:
                         print(f"{frame.path}: {f.emotion.label} {f.emotion.score:.2f} box {f.box.as_list()}")
+                if source.still and not result.faces:
+                    no_face.append(frame.path)
                 for f in result.faces:
                     counts = tracks.setdefault(f.track, {})
                     counts[f.emotion.label] = counts.get(f.emotion.label, 0) + 1
@@ -142,8 +146,14 @@ def cmd_detect(args) -> int:
     summary = (f"{plural(frames, 'image')}, {plural(faces, 'face')}" if source.still else
                f"{plural(frames, 'frame')}, {plural(faces, 'face')}, {plural(len(tracks), 'track')}, "
                f"{progress.rate:.1f} fps")
+    # An unreadable image is skipped, not fatal: the others are still read; the exit status says one was not.
+    for problem in source.unreadable:
+        print(f"fer-edge detect: skipped {problem}", file=sys.stderr)
+    if no_face:
+        print(f"fer-edge detect: no face found in {plural(len(no_face), 'image')}:", *no_face, sep="\n  ",
+              file=sys.stderr)
     print(f"fer-edge detect: {summary}", file=sys.stderr)
-    return 0
+    return 1 if source.unreadable else 0
 
 
 def add_daemon_commands(sub) -> None:

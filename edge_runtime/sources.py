@@ -10,7 +10,7 @@ import abc
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +62,8 @@ class Source(abc.ABC):
     live: bool = False
     fps: float | None = None
     frame_count: int | None = None
+    # Items skipped because they could not be decoded, one "NAME: reason" sentence each (image folders).
+    unreadable: Sequence[str] = ()
 
     @abc.abstractmethod
     def __iter__(self) -> Iterator[Frame]: ...
@@ -78,7 +80,8 @@ class Source(abc.ABC):
 
 
 class ImageSource(Source):
-    """One image file, or every image in a folder (sorted by name, not recursive)."""
+    """One image file, or every image in a folder (sorted by name, not recursive). An image that cannot be
+    decoded is skipped and named in `unreadable`: one bad file never hides the ones after it."""
 
     still = True
 
@@ -94,13 +97,15 @@ class ImageSource(Source):
         else:
             raise SourceError(f"{self.path}: no such file or folder")
         self.frame_count = len(self.files)
+        self.unreadable: list[str] = []
 
     def __iter__(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
             # IMREAD_COLOR: 8-bit BGR whatever the file holds (gray, alpha, 16-bit).
             image = cv2.imread(str(file), cv2.IMREAD_COLOR)
             if image is None or image.size == 0:
-                raise SourceError(f"{file}: cannot read image (not an image OpenCV can decode, or corrupt)")
+                self.unreadable.append(f"{file}: cannot read image (not an image OpenCV can decode, or corrupt)")
+                continue
             yield gray_frame(index, 0.0, image, str(file))
 
     def close(self) -> None:

@@ -151,6 +151,7 @@ class Daemon:
         capture, m = self.capture, self.metrics
         m.set_total(m.frames_captured, capture.captured)
         m.set_total(m.frames_skipped, capture.skipped)
+        m.set_total(m.frames_unreadable, capture.unreadable)
         m.set_total(m.reconnects, capture.reconnects)
         self._captured.count(capture.captured)
         camera_fps, processed_fps = self._captured.rate(), self._processed.rate()

@@ -3,7 +3,10 @@
 The processing loop never waits on the camera and the camera never waits on processing:
 a frame not taken before the next one arrives is replaced, and counted as skipped. The
 watchdog's verdicts (read error, frozen picture, no frame) close the source and reopen it
-with backoff; the daemon itself never ends because the camera went away.
+with backoff; the daemon itself never ends because the camera went away. The backoff starts
+again from its shortest wait only after the camera has been healthy for a while: a camera
+that fails after every few frames waits longer and longer instead of flapping. An image that
+cannot be decoded is skipped and counted, not a camera fault.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from edge_runtime.daemon.config import CameraConfig
 from edge_runtime.daemon.watchdog import Backoff, CameraWatchdog
-from edge_runtime.sources import Frame, Source
+from edge_runtime.sources import Frame, Source, SourceError
 
 log = logging.getLogger("fer_edge.capture")
 
@@ -45,6 +48,7 @@ class Capture:
         self.backoff = Backoff(camera.watchdog.backoff_min, camera.watchdog.backoff_max)
         self.started = clock()
         self.captured = self.skipped = self.reconnects = 0
+        self.unreadable = 0  # images skipped because they could not be decoded
         self.online = False
         self.finished = False
         self.reason = "starting"
@@ -129,25 +133,35 @@ class Capture:
 
     def _read(self, source: Source, generation: int) -> bool:
         """Frames from `source` into the slot; True at the clean end of a file, False when abandoned."""
-        self.watchdog.reset(self.clock())
+        opened = self.clock()
+        self.watchdog.reset(opened)
         self._stream += 1
         period = 1.0 / source.fps if self.camera.realtime and not source.live and source.fps else 0.0
-        due = self.clock()
+        due = opened
+        frames = 0
+        unreadable = self.unreadable
         for frame in source:
             if not self._current(generation):
                 return False
             now = self.clock()
+            self.unreadable = unreadable + len(source.unreadable)
             # A still scene in a video file is no fault; a camera repeating one picture is.
             if self.watchdog.frame(frame.gray, now) and source.live:
                 raise FrozenError(f"frozen picture for {self.camera.watchdog.frozen_seconds:g} s")
             if not self.online:
                 self._online()
-            self.backoff.reset()
+            if now - opened >= self.camera.watchdog.healthy_seconds:
+                self.backoff.reset()
+            frames += 1
             self._put(Captured(Frame(self.captured, now - self.started, frame.bgr, frame.gray), self._stream))
             if period:
                 due = max(due + period, now - period)
                 if self._stop.wait(max(0.0, due - self.clock())):
                     return False
+        self.unreadable = unreadable + len(source.unreadable)
+        if not frames:
+            # Replaying a file that gives nothing (every image unreadable) would spin: a fault, with backoff.
+            raise SourceError(f"{source.name}: no frame could be read")
         return True
 
     def _put(self, item: Captured) -> None:

@@ -118,6 +118,8 @@ class WatchdogConfig(Section):
                                   description="reopen a live camera after identical frames for this long (0 = off)")
     backoff_min: float = Field(1.0, gt=0, le=600, description="first wait before reopening, doubled per failure")
     backoff_max: float = Field(30.0, gt=0, le=3600, description="longest wait between reopen attempts")
+    healthy_seconds: float = Field(30.0, gt=0, le=3600, description="frames for this long after a reopen make the "
+                                   "camera healthy again: the next fault waits backoff_min, not a doubled wait")
 
     _max_not_below_min = field_validator("backoff_max")(_not_below("backoff_min"))
 

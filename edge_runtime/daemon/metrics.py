@@ -34,6 +34,8 @@ class Metrics:
         self.frames_processed = labelled(Counter("fer_edge_frames_processed", "Frames processed", c, registry=r))
         self.frames_skipped = labelled(Counter("fer_edge_frames_skipped",
                                                "Frames replaced by a newer one before processing", c, registry=r))
+        self.frames_unreadable = labelled(Counter("fer_edge_frames_unreadable",
+                                                  "Images that could not be decoded and were skipped", c, registry=r))
         self.detection_seconds = labelled(Histogram("fer_edge_detection_seconds", "Face detector time per call", c,
                                                     buckets=SECONDS_BUCKETS, registry=r))
         self.inference_seconds = labelled(Histogram("fer_edge_inference_seconds",

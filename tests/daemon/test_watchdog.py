@@ -71,3 +71,49 @@ def test_no_frames_turns_healthz_503_then_the_camera_is_reopened(start_daemon, s
     wait_for(lambda: running.daemon.capture.reconnects == 1, 5, "a reconnect")
     wait_for(lambda: http_get(health)[0] == 200, 5, "healthy again")
     assert running.stop() == 0
+
+
+def test_backoff_grows_while_the_camera_keeps_failing_and_restarts_after_a_healthy_period(sample_frames):
+    """A camera that fails after a few frames each time is not healthy: its waits keep doubling (they used to
+    start again from backoff_min at its first frame, so it reconnected 24 times in 25 s). One that stays up
+    for healthy_seconds starts again from the shortest wait."""
+    from edge_runtime.daemon.capture import Capture
+    from edge_runtime.daemon.config import CameraConfig
+
+    flaky = [{"then": "fail", "frames": 2, "fps": 100.0}] * 4
+    script = Script(sample_frames, [*flaky, {"then": "fail", "frames": 40, "fps": 100.0}, *flaky])
+    camera = CameraConfig(watchdog={"backoff_min": 0.01, "backoff_max": 5.0, "healthy_seconds": 0.2})
+    capture = Capture(script, camera)
+    waits = []
+    next_wait = capture.backoff.next
+    capture.backoff.next = lambda: waits.append(next_wait()) or waits[-1]
+    capture.start()
+    try:
+        wait_for(lambda: script.opened >= 7, 10, "seven opens")
+    finally:
+        capture.stop()
+    # Four short runs: 10, 20, 40, 80 ms. The fifth ran 0.4 s (healthy): the wait after it is 10 ms again.
+    assert waits[:6] == [0.01, 0.02, 0.04, 0.08, 0.01, 0.02]
+
+
+def test_an_unreadable_image_in_a_folder_is_skipped_and_counted(tmp_path, start_daemon, sample_frames):
+    """One bad file in an image folder used to make the daemon reopen the folder over and over and never reach
+    the images after it."""
+    import cv2
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in (0, 2, 3):
+        cv2.imwrite(str(folder / f"{i}.png"), sample_frames[10 * i])
+    (folder / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    events = tmp_path / "events.jsonl"
+    running = start_daemon({"camera": {"name": "stills", "source": str(folder), "loop": True},
+                            "jsonl": {"path": str(events)}, "http": {"port": 0}})
+    capture = running.daemon.capture
+    wait_for(lambda: capture.captured >= 9 and capture.unreadable >= 3, 10, "three passes over the folder")
+    status, body = http_get(running.url + "metrics")
+    assert status == 200 and b'fer_edge_frames_unreadable_total{camera="stills"}' in body
+    assert running.stop() == 0
+    assert capture.reconnects == 0
+    camera = [(r["state"], r["reason"]) for r in records(events) if r["type"] == "camera"]
+    assert camera == [("online", "online"), ("offline", "stopped")]

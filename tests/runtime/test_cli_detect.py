@@ -3,6 +3,7 @@
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ from edge_runtime.cli import main
 from edge_runtime.labels import LABELS
 from edge_runtime.progress import Progress
 
-KEYS = {"frame", "time", "box", "label", "score", "probabilities", "track"}
+KEYS = {"source", "frame", "time", "box", "label", "score", "probabilities", "track"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_json_lines_on_a_video_are_the_only_output(scene_video, model):
                            "--json"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert records and all(set(r) == KEYS for r in records)
+    assert records and all(set(r) == KEYS and r["source"] == str(path) for r in records)
     assert len(records) >= 0.95 * len(truth) * len(faces)
     for r in records:
         assert isinstance(r["frame"], int) and isinstance(r["track"], int) and isinstance(r["time"], float)
@@ -106,7 +107,8 @@ def test_missing_shipped_model_is_a_clear_error(stills, tmp_path, monkeypatch, c
     folder, _ = stills
     monkeypatch.setattr(edge_runtime.classifier, "default_model_path", lambda: tmp_path / "fer_cnn_int8.tflite")
     assert main(["detect", str(folder)]) == 1
-    assert "shipped model is missing" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no --model given, and no shipped model" in err and "pass --model PATH" in err
 
 
 @pytest.mark.parametrize("name, content, message", [
@@ -176,3 +178,24 @@ def test_detection_schedule_options_out_of_bounds_are_refused(flag, value, model
     assert main(["detect", "--model", str(model), flag, value, "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
     assert flag[2:].replace("-", "_") in err and len(err.splitlines()) == 1, err
+
+
+def test_a_folder_with_a_bad_image_and_a_faceless_one_is_read_to_the_end(stills, model, tmp_path, capsys):
+    """The bad image is skipped and named (exit 1 says one was), the faceless one listed, every line named."""
+    folder, truth = stills
+    photos = tmp_path / "photos"
+    shutil.copytree(folder, photos)
+    (photos / "photo_0b.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    cv2.imwrite(str(photos / "wall.png"), np.full((120, 160, 3), 90, np.uint8))
+    assert main(["detect", str(photos), "--model", str(model), "--json", "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert sorted({r["source"] for r in records}) == [str(photos / "photo_0.png"), str(photos / "photo_1.png")]
+    assert len(records) == sum(len(boxes) for boxes in truth)
+    assert captured.err.splitlines() == [
+        f"fer-edge detect: skipped {photos / 'photo_0b.jpg'}: cannot read image (not an image OpenCV can decode, "
+        "or corrupt)",
+        "fer-edge detect: no face found in 1 image:",
+        f"  {photos / 'wall.png'}",
+        "fer-edge detect: 3 images, 4 faces",
+    ]

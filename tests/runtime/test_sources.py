@@ -29,13 +29,16 @@ def test_image_and_folder_of_images(tmp_path, frontal_faces):
     assert single.detection_scale == (1.0, 1.0)
 
 
-def test_unreadable_image_names_the_file(tmp_path):
-    cv2.imwrite(str(tmp_path / "a_good.png"), np.zeros((10, 10), np.uint8))
+def test_an_unreadable_image_is_skipped_named_and_the_rest_still_come(tmp_path):
+    for name in ("a_good.png", "c_good.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((10, 10), np.uint8))
     (tmp_path / "b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
-    frames = iter(ImageSource(tmp_path))
-    next(frames)
-    with pytest.raises(SourceError, match=r"b_broken\.png: cannot read image"):
-        next(frames)
+    source = ImageSource(tmp_path)
+    frames = list(source)
+    # The frame index stays the file's place in the folder, so the gap shows where the bad one was.
+    assert [(f.index, f.path.rsplit("/", 1)[-1]) for f in frames] == [(0, "a_good.png"), (2, "c_good.png")]
+    assert source.unreadable == [f"{tmp_path / 'b_broken.png'}: cannot read image (not an image OpenCV can decode, "
+                                 "or corrupt)"]
 
 
 def test_missing_and_empty_inputs_are_refused(tmp_path):
