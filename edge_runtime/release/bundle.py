@@ -168,8 +168,8 @@ def bundle_config(source: Path | None, model: str) -> str:
 
 
 def unit_text(model: str) -> str:
-    """The daemon's own unit, run from DEFAULT_PREFIX/current. The model is named on the command line: the
-    unit's working folder is its state folder, where the config's relative model path would not resolve."""
+    """The daemon's own unit, run from DEFAULT_PREFIX/current. The model is also named on the command line,
+    so the unit's ExecStart says which model the service runs."""
     from edge_runtime.daemon.service import render_unit
 
     current = f"{DEFAULT_PREFIX}/current"

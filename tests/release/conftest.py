@@ -52,6 +52,15 @@ def device_python() -> str:
 
 
 @pytest.fixture(scope="session")
+def install_sh():
+    def install(top: Path, prefix, *extra: str) -> subprocess.CompletedProcess:
+        """The bundle's own install.sh into a throwaway prefix, no systemd, the device Python's venv."""
+        return subprocess.run(["bash", str(top / "install.sh"), "--prefix", str(prefix), "--python", DEVICE_PYTHON,
+                               "--no-systemd", *extra], capture_output=True, text=True, timeout=180)
+    return install
+
+
+@pytest.fixture(scope="session")
 def unpack():
     def unpack(bundle: Path, into: Path) -> Path:
         """The bundle's top folder, unpacked under `into`."""

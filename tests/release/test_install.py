@@ -8,11 +8,6 @@ import os
 import subprocess
 
 
-def install(top, prefix, python, *extra):
-    return subprocess.run(["bash", str(top / "install.sh"), "--prefix", str(prefix), "--python", python,
-                           "--no-systemd", *extra], capture_output=True, text=True, timeout=180)
-
-
 def listing(root):
     """Every path below root with its type, size and modification time (links not followed)."""
     found = {}
@@ -23,14 +18,14 @@ def listing(root):
     return found
 
 
-def test_install_twice_into_a_prefix(make_bundle, unpack, device_python, tmp_path):
+def test_install_twice_into_a_prefix(install_sh, make_bundle, unpack, tmp_path):
     top = unpack(make_bundle(version="0.1.0-a"), tmp_path / "unpacked")
     prefix = tmp_path / "root"
-    dry = install(top, prefix, device_python, "--dry-run")
+    dry = install_sh(top, prefix, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would run: " in dry.stdout and "dry run:" in dry.stdout and not prefix.exists()
 
-    first = install(top, prefix, device_python)
+    first = install_sh(top, prefix)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "installed release 0.1.0-a" in first.stdout
     assert os.readlink(prefix / "current") == "releases/0.1.0-a"
@@ -55,21 +50,21 @@ def test_install_twice_into_a_prefix(make_bundle, unpack, device_python, tmp_pat
     assert found.stdout.strip() == f"{prefix}/current/models/fer_cnn_int8.tflite"
 
     before = listing(prefix)
-    second = install(top, prefix, device_python)
+    second = install_sh(top, prefix)
     assert second.returncode == 0, second.stderr
     assert "nothing to do: release 0.1.0-a is already installed" in second.stdout
     assert "  + " not in second.stdout  # no command that changes anything ran
     assert listing(prefix) == before
     # Run again from the installed release itself, as a rollback does.
-    third = install(prefix / "releases" / "0.1.0-a", prefix, device_python)
+    third = install_sh(prefix / "releases" / "0.1.0-a", prefix)
     assert "nothing to do" in third.stdout and listing(prefix) == before
 
 
-def test_install_refuses_a_tampered_bundle(make_bundle, unpack, device_python, tmp_path):
+def test_install_refuses_a_tampered_bundle(install_sh, make_bundle, unpack, tmp_path):
     top = unpack(make_bundle(), tmp_path / "unpacked")
     with open(top / "models" / "fer_cnn_int8.json", "a") as fh:
         fh.write(" ")
-    result = install(top, tmp_path / "root", device_python)
+    result = install_sh(top, tmp_path / "root")
     assert result.returncode == 1
     assert "models/fer_cnn_int8.json: changed" in result.stderr
     assert not (tmp_path / "root").exists()

@@ -32,10 +32,6 @@ def keys(tmp_path):
     return release, stranger, allowed
 
 
-def install(top, prefix, python, *extra):
-    return subprocess.run(["bash", str(top / "install.sh"), "--prefix", str(prefix), "--python", python,
-                           "--no-systemd", *extra], capture_output=True, text=True, timeout=180)
-
 
 def test_a_signed_bundle_verifies_against_the_allowed_signers(make_bundle, keys, capsys):
     release, _, allowed = keys
@@ -60,18 +56,17 @@ def test_unsigned_strangers_and_changed_manifests_are_refused(make_bundle, keys,
         verify(top, allowed)
 
 
-def test_install_sh_requires_a_signature_where_the_device_lists_keys(make_bundle, keys, unpack, tmp_path,
-                                                                     device_python):
+def test_install_sh_requires_a_signature_where_the_device_lists_keys(install_sh, make_bundle, keys, unpack, tmp_path):
     release, _, allowed = keys
     prefix = tmp_path / "root"
     prefix.mkdir()
     (prefix / "allowed_signers").write_text(allowed.read_text())
     unsigned = unpack(make_bundle("unsigned.tar.gz"), tmp_path / "unsigned")
-    refused = install(unsigned, prefix, device_python)
+    refused = install_sh(unsigned, prefix)
     assert refused.returncode == 1 and "unsigned (manifest.json.sig missing)" in refused.stderr
     assert sorted(os.listdir(prefix)) == ["allowed_signers"]
     signed = unpack(make_bundle("signed.tar.gz", sign_key=release), tmp_path / "signed")
-    ok = install(signed, prefix, device_python, "--verify-only")
+    ok = install_sh(signed, prefix, "--verify-only")
     assert ok.returncode == 0, ok.stderr
     assert "signed by release@fer-edge" in ok.stdout
 

@@ -14,3 +14,4 @@ _spec.loader.exec_module(_release)
 
 own_wheel, make_bundle, shipped_int8 = _release.own_wheel, _release.make_bundle, _release.shipped_int8
 device_python, unpack, sshd = _release.device_python, _release.unpack, _release.sshd
+install_sh = _release.install_sh

@@ -24,10 +24,6 @@ def repack(folder, out):
     return out
 
 
-def install(top, prefix, python, *extra):
-    return subprocess.run(["bash", str(top / "install.sh"), "--prefix", str(prefix), "--python", python,
-                           "--no-systemd", *extra], capture_output=True, text=True, timeout=180)
-
 
 def tar_bytes(members: list[tuple[tarfile.TarInfo, bytes | None]], end: bool = True) -> bytes:
     """A tar stream of these members, with or without its end-of-archive blocks."""
@@ -56,17 +52,20 @@ def archive_end(raw: bytes) -> int:
 
 # Item 2: the version is a release name, never a path; a malformed manifest is one sentence.
 
-def test_a_version_that_is_a_path_is_refused_by_verify_and_install(make_bundle, unpack, tmp_path, device_python,
-                                                                   capsys):
+def test_a_version_that_is_a_path_is_refused_by_verify_and_install(install_sh, make_bundle, unpack, tmp_path, capsys):
     top = unpack(make_bundle(), tmp_path / "unpacked")
     manifest = json.loads((top / "manifest.json").read_text())
     manifest["version"] = "../../../canary/victim"
     (top / "manifest.json").write_text(json.dumps(manifest))
-    for target in (top, repack(top, tmp_path / "evil.tar.gz")):
+    evil = repack(top, tmp_path / "evil.tar.gz")
+    for target in (top, evil):
         assert main(["bundle", "verify", str(target)]) == 1
         assert "version '../../../canary/victim' is not a plain release name" in capsys.readouterr().err
+    # deploy checks the bundle before it reaches for the device (nothing listens on this port).
+    assert main(["deploy", str(evil), "--host", "pi@127.0.0.1", "--port", "9", "--prefix", str(tmp_path / "d")]) == 1
+    assert "version '../../../canary/victim' is not a plain release name" in capsys.readouterr().err
     prefix = tmp_path / "a" / "b" / "c" / "prefix"
-    result = install(top, prefix, device_python)
+    result = install_sh(top, prefix)
     assert result.returncode == 1 and "not a plain release name" in result.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "canary").exists()
 
@@ -174,14 +173,13 @@ def test_links_and_special_files_are_refused(tmp_path, kind, name):
 
 # Item 4: everything that is installed is verified, with real paths.
 
-def test_an_unlisted_venv_in_the_bundle_is_refused_by_verify_and_install(make_bundle, unpack, tmp_path,
-                                                                         device_python):
+def test_an_unlisted_venv_in_the_bundle_is_refused_by_verify_and_install(install_sh, make_bundle, unpack, tmp_path):
     top = unpack(make_bundle(), tmp_path / "unpacked")
     (top / "venv" / "bin").mkdir(parents=True)
     (top / "venv" / "bin" / "fer-edge").write_text("#!/bin/sh\necho owned\n")
     with pytest.raises(ManifestError, match="venv/bin/fer-edge: extra file"):
         verify(top)
-    result = install(top, tmp_path / "root", device_python, "--verify-only")
+    result = install_sh(top, tmp_path / "root", "--verify-only")
     assert result.returncode == 1 and "venv/bin/fer-edge: extra file" in result.stderr
 
 
@@ -229,19 +227,19 @@ def test_a_host_that_is_an_ssh_option_is_refused_before_ssh_runs(make_bundle, tm
 
 
 @pytest.mark.parametrize("prefix", ["relative/fer-edge", "/opt/fer edge", "/opt/fer%i", "/opt/$(touch x)"])
-def test_a_prefix_the_unit_or_a_shell_would_misread_is_refused(make_bundle, unpack, tmp_path, device_python,
-                                                               capsys, prefix):
+def test_a_prefix_the_unit_or_a_shell_would_misread_is_refused(install_sh, make_bundle, unpack, tmp_path, capsys,
+                                                               prefix):
     assert main(["deploy", str(make_bundle()), "--host", "pi@127.0.0.1", "--prefix", prefix]) == 1
     assert f"--prefix {prefix!r}: must be an absolute path" in capsys.readouterr().err
     top = unpack(make_bundle("again.tar.gz"), tmp_path / "unpacked")
-    result = install(top, prefix, device_python, "--dry-run")
+    result = install_sh(top, prefix, "--dry-run")
     assert result.returncode == 1 and f"--prefix {prefix}:" in result.stderr
 
 
-def test_a_prefix_with_sed_specials_lands_in_the_unit_as_written(make_bundle, unpack, tmp_path, device_python):
+def test_a_prefix_with_sed_specials_lands_in_the_unit_as_written(install_sh, make_bundle, unpack, tmp_path):
     top = unpack(make_bundle(), tmp_path / "unpacked")
     prefix = tmp_path / "a&b#c" / "fer-edge"
-    result = install(top, prefix, device_python, "--no-switch")
+    result = install_sh(top, prefix, "--no-switch")
     assert result.returncode == 0, result.stdout + result.stderr
     unit = (prefix / "fer-edge.service").read_text()
     assert f"ExecStart={prefix}/current/venv/bin/fer-edge run --config {prefix}/current/config/fer-edge.yaml" in unit
@@ -268,3 +266,16 @@ def test_a_second_deploy_waits_for_the_first_then_refuses_clearly(make_bundle, s
     assert f"another deploy holds {prefix}/.deploy.lock: waiting up to 1 s" in result.stdout
     assert f"still holds {prefix}/.deploy.lock after 1 s: try again when it has finished" in result.stderr
     assert not (prefix / "incoming").exists() and not (prefix / "releases").exists()
+
+    # A lock that is let go in time: the deploy waits for it, then goes through.
+    holder, deadline = subprocess.Popen(["flock", str(prefix / ".deploy.lock"), "sleep", "3"]), 50
+    while subprocess.run(["flock", "-n", str(prefix / ".deploy.lock"), "true"]).returncode == 0 and deadline:
+        deadline -= 1
+        subprocess.run(["sleep", "0.1"])
+    waited = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "deploy", str(make_bundle("b.tar.gz")),
+                             *sshd.deploy_args(tmp_path / "known_hosts"), "--prefix", str(prefix), "--python",
+                             device_python, "--no-systemd", "--lock-timeout", "60", "--timeout", "3"],
+                            capture_output=True, text=True, timeout=240)
+    holder.wait(timeout=10)
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert "waiting up to 60 s" in waited.stdout and "deployed" in waited.stdout
