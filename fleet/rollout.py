@@ -87,7 +87,7 @@ def _outcome(name: str, host: dict | None) -> HostOutcome:
         result = "failed" if counts.get("failures") else "not reached"
     note = host.get("reason") if result != "failed" or not host.get("error") else host["error"]
     return HostOutcome(name, result, host.get("previous", ""), host.get("version", ""), host.get("seconds", 0.0),
-                       (note or host.get("error", "")).replace("\n", " ")[:160])
+                       " ".join((note or host.get("error", "")).split())[:300])
 
 
 def summary_table(rollout: Rollout) -> str:
