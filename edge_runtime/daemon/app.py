@@ -99,6 +99,8 @@ class Daemon:
                 item = self.capture.get(TICK)
                 self.capture.poll()
                 if item is not None:
+                    # A change that came before this frame first: "online" precedes the faces of its first frame.
+                    self._camera_changes(before=item.frame.index)
                     self._process(item)
                 self._camera_changes()
                 now = time.monotonic()
@@ -146,8 +148,9 @@ class Daemon:
             if ok:
                 self.preview.put(jpeg.tobytes())
 
-    def _camera_changes(self) -> None:
-        """Counters and rates from the capture thread, and its online/offline transitions."""
+    def _camera_changes(self, before: int | None = None) -> None:
+        """Counters and rates from the capture thread, and its online/offline transitions (only those that came
+        before frame number `before`, when given)."""
         capture, m = self.capture, self.metrics
         m.set_total(m.frames_captured, capture.captured)
         m.set_total(m.frames_skipped, capture.skipped)
@@ -159,8 +162,8 @@ class Daemon:
         m.camera_fps.set(camera_fps)
         m.processed_fps.set(processed_fps)
         self._set_state(camera_fps=camera_fps, processed_fps=processed_fps)
-        while capture.changes:
-            self._camera_change(*capture.changes.popleft())
+        while capture.changes and (before is None or capture.changes[0][3] <= before):
+            self._camera_change(*capture.changes.popleft()[:3])
 
     def _camera_change(self, online: bool, reason: str, reconnects: int) -> None:
         """The camera went online or offline: publish it; faces end when the camera goes away."""

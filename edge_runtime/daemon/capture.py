@@ -52,8 +52,9 @@ class Capture:
         self.online = False
         self.finished = False
         self.reason = "starting"
-        # Every online/offline transition, in order, for the processing loop to publish: (online, reason, reconnects).
-        self.changes: deque[tuple[bool, str, int]] = deque(maxlen=100)
+        # Every online/offline transition, in order, for the processing loop to publish: (online, reason,
+        # reconnects, frames captured before it), so the loop can put each in its place among the frames.
+        self.changes: deque[tuple[bool, str, int, int]] = deque(maxlen=100)
         self._slot: Captured | None = None
         self._ready = threading.Condition()
         self._stop = threading.Event()
@@ -174,7 +175,7 @@ class Capture:
 
     def _online(self) -> None:
         self.online, self.reason = True, "online"
-        self.changes.append((True, self.reason, self.reconnects))
+        self.changes.append((True, self.reason, self.reconnects, self.captured))
         log.info("camera %s online", self.camera.name)
 
     def _offline(self, reason: str, generation: int) -> None:
@@ -182,12 +183,12 @@ class Capture:
             return  # an abandoned capture thread whose hung read finally returned: it has no say
         if self.online or reason != self.reason:
             log.warning("camera %s offline: %s", self.camera.name, reason)
-            self.changes.append((False, reason, self.reconnects))
+            self.changes.append((False, reason, self.reconnects, self.captured))
         self.online, self.reason = False, reason
 
     def _finish(self) -> None:
         with self._ready:
             self.finished = True
             self.online, self.reason = False, "end of file"
-            self.changes.append((False, self.reason, self.reconnects))
+            self.changes.append((False, self.reason, self.reconnects, self.captured))
             self._ready.notify_all()

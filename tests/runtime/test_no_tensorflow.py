@@ -64,7 +64,13 @@ def test_detection_and_classification_without_tensorflow(tmp_path, frontal_faces
     assert report["faces"] == 2 and report["status"] == 0
     # The camera daemon runs too: it reads the image as a one-frame file source and ends cleanly.
     assert report["daemon_status"] == 0 and "edge_runtime.daemon.sinks.mqtt" in report["modules"]
-    assert [json.loads(line)["type"] for line in jsonl.read_text().splitlines()] == ["camera", "camera"]
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    # Online before the faces of its first frame, the faces ended, then offline at the end of the file.
+    assert [(r["type"], r.get("state")) for r in records if r["type"] == "camera"] == [("camera", "online"),
+                                                                                       ("camera", "offline")]
+    assert records[0]["type"] == records[-1]["type"] == "camera"
+    ids = {kind: sorted(r["id"] for r in records if r["type"] == kind) for kind in ("new", "end")}
+    assert ids["new"] == ids["end"]
     # The CLI printed one JSON line per face before the report.
     assert [json.loads(line)["label"] for line in lines[:-1]] == report["labels"]
     # The workstation commands are missing here, and the CLI says so instead of failing.
