@@ -20,16 +20,22 @@ from collections.abc import Iterator
 @contextlib.contextmanager
 def captured_stderr(logger: logging.Logger) -> Iterator[None]:
     """Run the block with fd 2 going to a temporary file; log its lines afterwards."""
-    sys.stderr.flush()
+    if sys.stderr is not None:  # None when the process started without fd 2
+        sys.stderr.flush()
     with tempfile.TemporaryFile() as sink:
-        saved = os.dup(2)
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 at all (started with 2>&-): nothing to catch
+            yield
+            return
         failed = True
         try:
             os.dup2(sink.fileno(), 2)
             yield
             failed = False
         finally:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -199,3 +200,14 @@ def test_a_folder_with_a_bad_image_and_a_faceless_one_is_read_to_the_end(stills,
         f"  {photos / 'wall.png'}",
         "fer-edge detect: 3 images, 4 faces",
     ]
+
+
+def test_detect_runs_with_no_stderr_at_all(stills, model):
+    """Started with fd 2 closed (`2>&-`), catching the runtime's chatter must not be what fails."""
+    folder, _ = stills
+    image = folder / "photo_0.png"
+    proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "detect", str(image), "--model", str(model),
+                           "--no-progress"], stdout=subprocess.PIPE, text=True, timeout=60,
+                          preexec_fn=lambda: os.close(2))
+    assert proc.returncode == 0
+    assert proc.stdout.count(f"{image}: ") == 2
