@@ -29,7 +29,8 @@ class PipelineOptions:
     # Full-frame detection every N frames (1 = every frame); tracked faces are followed in between.
     detect_every: int = 10
     # A new face is shown once the detector has found it in this many frames (the frames after
-    # its first detection search a window around it), so one-frame false detections never show.
+    # its first detection search a window around it), so one-frame false detections never show;
+    # a strong detection (confirm_score) is shown at once.
     confirm: int = 2
     # Each face is classified every N frames (staggered across faces); its smoothed emotion is
     # reported in every frame. Expressions change over hundreds of milliseconds, frames come every 33.

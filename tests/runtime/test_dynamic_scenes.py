@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.dynamic_scenes import Actor, DynamicOptions, Scene, scene_starts, write_video
+from bench.dynamic_scenes import PRESENT, Actor, DynamicOptions, Scene, render, scene_starts, write_video
 from bench.scenes import is_frontal, read_faces
 from bench.tracking_score import Reported, score
 from edge_runtime.classifier import Classifier
@@ -102,3 +102,20 @@ def test_no_face_is_invented_on_an_empty_background(run):
     _, reported, _ = run
     empty = scene_starts(SCENES)[2]
     assert all(not found for found in reported[empty:])
+
+
+def test_the_generator_knows_where_every_face_is_and_whether_it_shows(faces):
+    frames = list(render(SCENES[:1], faces, OPTIONS))
+    seen = {fid: [(t, f) for t, (_, truth) in enumerate(frames) for f in truth if f.id == fid] for fid in (1, 2, 3)}
+    # A: in every frame, hidden exactly in HIDDEN, its pixels then not the face's.
+    assert [t for t, f in seen[1] if f.hidden] == list(range(*HIDDEN)) and len(seen[1]) == SCENES[0].frames
+    a_before, a_hidden = seen[1][HIDDEN[0] - 1][1].box, seen[1][HIDDEN[0]][1].box
+    crop = frames[HIDDEN[0]][0][a_hidden.y : a_hidden.y + a_hidden.h, a_hidden.x : a_hidden.x + a_hidden.w]
+    before = frames[HIDDEN[0] - 1][0][a_before.y : a_before.y + a_before.h, a_before.x : a_before.x + a_before.w]
+    assert abs(float(crop.std()) - float(before.std())) > 5 or abs(float(crop.mean()) - float(before.mean())) > 20
+    # B leaves through the top: less and less of it shows, then it is gone.
+    b = [f.visible for _, f in seen[2]]
+    assert b[0] == 1.0 and b == sorted(b, reverse=True) and b[-1] < 0.2 and seen[2][-1][0] < SCENES[0].frames - 3
+    # C comes in from the bottom, starting just outside at frame 6: first partly, then wholly.
+    c = [(t, f.visible) for t, f in seen[3]]
+    assert c[0][0] == 7 and c[0][1] < 0.3 and c[-1][1] == 1.0 and not c[0][1] >= PRESENT
