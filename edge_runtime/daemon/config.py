@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -93,6 +94,9 @@ def _read_secret_file(path: Path) -> str:
 
 Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
 TopicPart = Annotated[str, Field(pattern=r"^[^#+/\s][^#+\s]*$", min_length=1, max_length=128)]
+# A DNS name or an IP address as an HTTP Host header names it (no port), compared in lower case.
+HostName = Annotated[str, Field(pattern=r"^([A-Za-z0-9_.-]+|\[?[0-9A-Fa-f:.]+\]?)$", max_length=253),
+                     AfterValidator(lambda name: name.lower().strip("[]").rstrip("."))]
 
 
 def _not_below(other: str):
@@ -226,6 +230,22 @@ class HttpConfig(Section):
     stream_fps: float = Field(10.0, gt=0, le=60, description="preview stream frame rate")
     jpeg_quality: int = Field(75, ge=10, le=100)
     healthy_within: float = Field(5.0, gt=0, le=3600, description="/healthz is 503 when no frame came for this long")
+    # Bounds against clients that hold connections (systemd gives a service 1024 open files).
+    max_viewers: int = Field(4, ge=1, le=64, description="concurrent /stream.mjpeg viewers; more get 503")
+    max_connections: int = Field(256, ge=1, le=4096, description="open connections; more get 503 and are closed")
+    idle_timeout: float = Field(10.0, gt=0, le=3600,
+                                description="close a connection that sends no (complete) request for this long")
+    stall_timeout: float = Field(10.0, gt=0, le=3600, description="drop a stream viewer that reads nothing this long")
+    allowed_hosts: tuple[HostName, ...] = Field(
+        (), description="Host names served besides the bound address (and localhost on loopback): DNS-rebinding check")
+
+    _connections_not_below_viewers = field_validator("max_connections")(_not_below("max_viewers"))
+
+    @field_validator("host")
+    @classmethod
+    def _unbracket(cls, value: str) -> str:
+        """`[::1]` as written in a URL is the address ::1."""
+        return value[1:-1] if value.startswith("[") and value.endswith("]") else value
 
     @field_validator("token")
     @classmethod

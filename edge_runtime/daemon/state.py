@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 
@@ -62,32 +63,28 @@ class State:
 
 
 class Preview:
-    """The newest annotated JPEG; stream readers wait for the next one. The processing loop encodes
-    frames only while someone watches (`viewers`), so an unwatched daemon spends nothing on it."""
+    """The newest annotated JPEG for the preview stream. The processing loop encodes frames only while
+    someone watches (`viewers`), so an unwatched daemon spends nothing on it. `on_frame` callbacks run
+    after each new one (the HTTP server wakes its stream viewers with one)."""
 
     def __init__(self):
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._jpeg: bytes | None = None
         self._seq = 0
         self.viewers = 0
-        self.closed = False
+        self.on_frame: list[Callable[[], None]] = []
 
     def put(self, jpeg: bytes) -> None:
-        with self._cond:
+        with self._lock:
             self._jpeg, self._seq = jpeg, self._seq + 1
-            self._cond.notify_all()
+        for callback in list(self.on_frame):
+            callback()
 
-    def next(self, after: int, timeout: float) -> tuple[int, bytes | None]:
-        """The first JPEG newer than sequence number `after` (waiting up to `timeout`): (seq, jpeg)."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._seq > after or self.closed, timeout)
-            return self._seq, (self._jpeg if self._seq > after else None)
+    def latest(self) -> tuple[int, bytes | None]:
+        """(sequence number, JPEG) of the newest frame; (0, None) before the first."""
+        with self._lock:
+            return self._seq, self._jpeg
 
     def watching(self, delta: int) -> None:
-        with self._cond:
+        with self._lock:
             self.viewers += delta
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()

@@ -15,6 +15,7 @@ EXPECTED = {"fer_edge_camera_fps": "gauge", "fer_edge_processed_fps": "gauge", "
             "fer_edge_detection_seconds": "histogram", "fer_edge_inference_seconds": "histogram",
             "fer_edge_faces": "gauge", "fer_edge_camera_reconnects": "counter", "fer_edge_camera_up": "gauge",
             "fer_edge_mqtt_connected": "gauge", "fer_edge_frames_processed": "counter"}
+TOKEN = "t0ken-of-16-chars-or-more"
 
 
 @pytest.fixture
@@ -59,16 +60,16 @@ def test_state_and_health(looping):
 
 def test_token_required_off_loopback(start_daemon):
     running = start_daemon({"camera": {"source": str(SAMPLE), "loop": True}, "jsonl": None,
-                            "http": {"host": "0.0.0.0", "port": 0, "token": "t0ken"}})
-    port = running.daemon.http.server.server_address[1]
+                            "http": {"host": "0.0.0.0", "port": 0, "token": TOKEN}})
+    port = running.daemon.http.address[1]
     base = f"http://127.0.0.1:{port}/"
     for path in ("", "api/state", "metrics", "stream.mjpeg"):
         assert http_get(base + path)[0] == 401, path
-    assert http_get(base + "api/state", {"Authorization": "Bearer t0ken"})[0] == 200
+    assert http_get(base + "api/state", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
     assert http_get(base + "api/state", {"Authorization": "Bearer wrong"})[0] == 401
-    status, page = http_get(base + "?token=t0ken")
+    status, page = http_get(f"{base}?token={TOKEN}")
     # The page's own links carry the token, so the stream and state requests it makes are allowed.
-    assert status == 200 and b'src="stream.mjpeg?token=t0ken"' in page
+    assert status == 200 and f'src="stream.mjpeg?token={TOKEN}"'.encode() in page
     # Health checks need no token: they tell nothing private.
     assert http_get(base + "healthz")[0] in (200, 503)
     assert running.stop() == 0
