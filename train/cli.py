@@ -61,7 +61,8 @@ def cmd_train(args) -> int:
         learning_rate=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
         schedule=args.schedule, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
         patience=args.patience, seed=args.seed, max_steps_per_epoch=args.max_steps,
-        teacher=args.teacher, distill=args.distill, init=args.init, precision=args.precision,
+        teacher=(args.teacher[0] if args.teacher and len(args.teacher) == 1 else args.teacher),
+        distill=args.distill, init=args.init, precision=args.precision,
         augment=AUGMENTS["none" if args.no_augment else args.augment],
     )
     command = "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
@@ -147,8 +148,9 @@ def register(sub) -> None:
                     "robust = wider geometry plus blur, noise, JPEG, dim/uneven light and low resolution on half "
                     "the faces (what `evaluate --robustness` measures)")
     tr.add_argument("--no-augment", action="store_true", help="same as --augment none")
-    tr.add_argument("--teacher", metavar="MODEL", help="distil from this trained model (.keras or .tflite): "
-                    "targets mix the labels with its probabilities on each training face")
+    tr.add_argument("--teacher", metavar="MODEL", action="append",
+                    help="distil from this trained model (.keras or .tflite): targets mix the labels with its "
+                    "probabilities on each training face; give it more than once for an ensemble (averaged)")
     tr.add_argument("--distill", type=float, default=d.distill,
                     help=f"weight of the teacher's probabilities in the targets (default {d.distill})")
     tr.add_argument("--precision", choices=PRECISIONS, default=d.precision,

@@ -36,7 +36,8 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # for smoke runs
     # Knowledge distillation: the targets mix the labels with a trained teacher's probabilities
     # on each (unaugmented, flip-averaged) training face: (1 - distill) * one-hot + distill * teacher.
-    teacher: str | None = None
+    # A list of teachers is an ensemble whose probabilities are averaged.
+    teacher: str | list[str] | None = None
     distill: float = 0.5
     # Start from this trained model's weights (same architecture) instead of a random init:
     # a second cosine cycle for a run that ended still underfitting.
@@ -163,32 +164,40 @@ def distribution_scope():
     return contextlib.nullcontext()
 
 
-def distillation_targets(split: Split, teacher: str | Path, weight: float, cache_dir: Path) -> np.ndarray:
+def distillation_targets(split: Split, teacher: str | Path | list, weight: float, cache_dir: Path) -> np.ndarray:
     """(1 - weight) * one-hot + weight * the teacher's flip-averaged probabilities, per training face.
-    The teacher's probabilities are cached in cache_dir, keyed on the teacher file and the faces."""
+    Several teachers (a list) are an ensemble: their probabilities are averaged. Each teacher's
+    probabilities are cached in cache_dir, keyed on the teacher file and the faces."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"distillation weight {weight}: expected a value in [0, 1]")
+    teachers = [Path(t) for t in (teacher if isinstance(teacher, (list, tuple)) else [teacher])]
+    if not teachers:
+        raise ValueError("distillation needs at least one teacher model")
+    for t in teachers:
+        if not t.exists():
+            raise ValueError(f"teacher model {t}: no such file")
+    probs = np.mean([_teacher_probs(split, t, cache_dir) for t in teachers], axis=0)
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[split.labels]
+    return (1.0 - weight) * onehot + weight * probs
+
+
+def _teacher_probs(split: Split, teacher: Path, cache_dir: Path) -> np.ndarray:
     import hashlib
 
     from edge_runtime.metadata import sha256_file
     from train.predict import load_predictor, predict_probs
 
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"distillation weight {weight}: expected a value in [0, 1]")
-    teacher = Path(teacher)
-    if not teacher.exists():
-        raise ValueError(f"teacher model {teacher}: no such file")
     key = hashlib.sha256(sha256_file(teacher).encode() + split.images.tobytes()).hexdigest()[:16]
     cache = cache_dir / f"teacher-{key}.npy"
     if cache.exists():
-        probs = np.load(cache)
-    else:
-        predictor = load_predictor(teacher)
-        if list(predictor.labels) != list(LABELS):
-            raise ValueError(f"teacher {teacher}: labels {predictor.labels} are not fer-edge's {list(LABELS)}")
-        probs = predict_probs(predictor, split.images, tta="flip").astype(np.float32)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(cache, probs)
-    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[split.labels]
-    return (1.0 - weight) * onehot + weight * probs
+        return np.load(cache)
+    predictor = load_predictor(teacher)
+    if list(predictor.labels) != list(LABELS):
+        raise ValueError(f"teacher {teacher}: labels {predictor.labels} are not fer-edge's {list(LABELS)}")
+    probs = predict_probs(predictor, split.images, tta="flip").astype(np.float32)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(cache, probs)
+    return probs
 
 
 def _load_initial_weights(model, path: Path) -> None:

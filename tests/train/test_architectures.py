@@ -52,6 +52,14 @@ def test_fer_mobile_is_ten_times_cheaper_than_fer_vgg():
                      "GlobalAveragePooling2D", "Dropout", "Dense"}, kinds
 
 
+def test_the_wide_student_sits_in_the_10_to_25_m_multiply_add_band_with_the_same_ops():
+    wide = _model("fer_mobile_wide")
+    assert 10_000_000 <= count_macs(wide) <= 25_000_000
+    assert count_macs(wide) >= 2 * count_macs(_model("fer_mobile")) and wide.count_params() <= 1_000_000
+    kinds = {type(layer).__name__ for layer in _model("fer_mobile").layers}
+    assert {type(layer).__name__ for layer in wide.layers} == kinds
+
+
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_preset_input_size_and_uint8_range_normalisation(name):
     size = 100 if name == "valid_cnn_100" else 48

@@ -108,13 +108,13 @@ TEACHER = Path(__file__).resolve().parents[2] / "models" / "fer_cnn.keras"
 
 
 def test_distillation_targets_mix_the_labels_with_the_teacher(class_coded_faces, tmp_path, monkeypatch):
-    from train import evaluate
+    from train import predict
     from train.trainer import distillation_targets
 
     images, labels = class_coded_faces(14, seed=3)
     split = Split(images, labels)
     onehot = np.eye(len(LABELS), dtype=np.float32)[labels]
-    teacher = evaluate.predict_probs(evaluate.load_predictor(TEACHER), images, tta="flip")
+    teacher = predict.predict_probs(predict.load_predictor(TEACHER), images, tta="flip")
 
     targets = distillation_targets(split, TEACHER, 0.3, tmp_path / "cache")
     np.testing.assert_allclose(targets, 0.7 * onehot + 0.3 * teacher, atol=1e-5)
@@ -127,10 +127,26 @@ def test_distillation_targets_mix_the_labels_with_the_teacher(class_coded_faces,
     def no_teacher(path, **kwargs):
         raise AssertionError("the teacher ran again")
 
-    monkeypatch.setattr(evaluate, "load_predictor", no_teacher)
+    monkeypatch.setattr(predict, "load_predictor", no_teacher)
     np.testing.assert_allclose(distillation_targets(split, TEACHER, 1.0, tmp_path / "cache"), teacher, atol=1e-5)
     with pytest.raises(AssertionError, match="ran again"):
         distillation_targets(Split(images[:7], labels[:7]), TEACHER, 0.5, tmp_path / "cache")
+
+
+def test_an_ensemble_of_teachers_is_averaged(class_coded_faces, tmp_path):
+    from train import predict
+    from train.trainer import distillation_targets
+
+    second = Path(__file__).resolve().parents[2] / "models" / "fer_mobile.keras"
+    images, labels = class_coded_faces(10, seed=4)
+    split = Split(images, labels)
+    each = [predict.predict_probs(predict.load_predictor(t), images, tta="flip") for t in (TEACHER, second)]
+    assert np.abs(each[0] - each[1]).max() > 0.05  # two teachers that disagree somewhere
+    targets = distillation_targets(split, [str(TEACHER), str(second)], 1.0, tmp_path / "cache")
+    np.testing.assert_allclose(targets, (each[0] + each[1]) / 2, atol=1e-5)
+    assert len(list((tmp_path / "cache").glob("teacher-*.npy"))) == 2
+    with pytest.raises(ValueError, match="at least one teacher"):
+        distillation_targets(split, [], 0.5, tmp_path / "cache")
 
 
 def test_distillation_refuses_a_bad_weight_or_a_missing_teacher(class_coded_faces, tmp_path):
