@@ -8,6 +8,8 @@ one differs from the figure a plausible bug would give.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -164,3 +166,14 @@ def test_a_model_with_its_own_classes_is_reported_in_its_own_classes():
     assert r.per_class["frown"].support == 1 and r.per_class["calm"].quant_accuracy == 0.5
     assert r.label_confusion == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     assert r.float_macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+
+
+@pytest.mark.parametrize(("float_accuracy", "quant_accuracy", "verdict"), [
+    (0.5, 0.5, "PASS: quantised accuracy the same, within the gate (at most 1 pp lower)"),
+    (0.5, 0.49996, "PASS: quantised accuracy the same, within the gate (at most 1 pp lower)"),  # -0.004 pp
+    (0.5, 0.495, "PASS: quantised accuracy 0.50 pp lower, within the gate (at most 1 pp lower)"),
+    (0.5, 0.505, "PASS: quantised accuracy 0.50 pp higher, within the gate (at most 1 pp lower)"),
+])
+def test_the_verdict_line_rounds_a_change_to_the_hundredth(float_accuracy, quant_accuracy, verdict):
+    r = dataclasses.replace(report(1.0), float_accuracy=float_accuracy, quant_accuracy=quant_accuracy)
+    assert format_report(r, "f", "q").splitlines()[-1] == verdict

@@ -35,7 +35,7 @@ def test_an_update_carries_the_latest_box_score_and_time():
     events.update([face(1, "happy", 0.7)], alive=[1], now=10.0)
     # Same label, new box and score: no record, but the event follows the face.
     assert events.update([face(1, "happy", 0.9, Box(12, 22, 50, 50))], alive=[1], now=10.5) == []
-    (ended,) = events.end([1], 11.0)
+    (ended,) = events.end([1], 11.00049)
     assert ended["type"] == "end" and ended["box"] == [12, 22, 50, 50] and ended["score"] == 0.9
     assert ended["frame_time"] == 10.5 and ended["end_time"] == 11.0 and ended["start_time"] == 10.0
     assert ended["label"] == "happy" and ended["probabilities"]["happy"] == 0.9

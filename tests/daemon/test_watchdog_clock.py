@@ -61,6 +61,13 @@ def test_reopening_restarts_both_clocks_and_forgets_the_picture():
     assert not w.frame(picture(7), 5.1) and not w.frame(picture(7), 5.3) and w.frame(picture(7), 5.4)
 
 
+def test_frozen_from_exactly_the_frozen_time():
+    # Times that binary floating point holds exactly, so the boundary itself is tried.
+    w = CameraWatchdog(no_frame_seconds=5.0, frozen_seconds=0.5)
+    w.frame(picture(0), 0.25)
+    assert not w.frame(picture(0), 0.5) and w.frame(picture(0), 0.75)
+
+
 def test_a_new_watchdog_counts_from_time_zero():
     w = CameraWatchdog(no_frame_seconds=1.0, frozen_seconds=0.5)
     assert w.last_frame == 0.0 and w.last_change == 0.0 and not w.stalled(0.99) and w.stalled(1.0)

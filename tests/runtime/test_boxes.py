@@ -65,3 +65,15 @@ def test_iou_is_symmetric_bounded_and_one_only_for_the_same_box(a, b):
     clipped = a.clipped(40, 30)
     if clipped is not None:
         assert clipped.area == a.intersection(Box(0, 0, 40, 30)) and clipped.overlap(a) == 1.0
+
+
+def test_moving_or_scaling_a_box_keeps_its_detector_score():
+    box = Box(10, 20, 30, 40, score=5.5)
+    assert box.scaled(0.5).score == 5.5 and box.scaled(2, 3).score == 5.5 and box.shifted(1, 1).score == 5.5
+    assert Box(10, 20, 30, 40, score=1.0) == box  # the score is no part of the box's identity
+
+
+def test_empty_boxes_overlap_nothing():
+    empty = Box(5, 5, 0, 0)
+    assert empty.iou(empty) == 0.0 and empty.overlap(empty) == 0.0
+    assert empty.overlap(Box(0, 0, 10, 10)) == 0.0

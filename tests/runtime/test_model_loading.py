@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -172,4 +173,87 @@ def test_quantisation_within_float32_rounding_of_the_metadata_is_accepted(tmp_pa
     path, _ = shipped_copy(tmp_path, quantization={"output": {"scale": 0.00390625 + 5e-7, "zero_point": -128}})
     assert Classifier(path).output.scale == 1 / 256
     path, _ = shipped_copy(tmp_path, "n.tflite", quantization={})
+    assert Classifier(path).input.zero_point == -128
+
+
+def test_tensorflow_lite_is_the_last_fallback(monkeypatch):
+    # The light runtimes missing (a None entry in sys.modules makes their import fail), as on a
+    # workstation with only TensorFlow: the loader takes tf.lite and its delegate loader.
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
+    name, module = interpreter_module()
+    import tensorflow as tf
+
+    assert name == "tensorflow.lite"
+    assert module.Interpreter is tf.lite.Interpreter and module.load_delegate is tf.lite.experimental.load_delegate
+    clf = Classifier(SHIPPED_INT8)
+    x = faces(2, seed=5)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(clf.predict(x), Classifier(SHIPPED_INT8).predict(x))
+
+
+def test_no_interpreter_at_all_names_every_attempt(monkeypatch):
+    for name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite", "tensorflow"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError) as info:
+        interpreter_module()
+    text = str(info.value)
+    assert text.startswith("no TFLite interpreter: pip install ai-edge-litert (or tflite-runtime); tried "
+                           "ai_edge_litert.interpreter: ")
+    assert re.search(r"tried ai_edge_litert\.interpreter: .+; tflite_runtime\.interpreter: .+; tensorflow\.lite: .+",
+                     text)
+
+
+def test_eight_bytes_without_the_identifier_are_refused(tmp_path):
+    path = tmp_path / "png.tflite"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(ModelError, match=r"png\.tflite: not a TFLite model \(no TFL3 flatbuffer identifier; 108 bytes"):
+        read_model_bytes(path)
+
+
+def test_a_model_without_metadata_still_loads(tmp_path):
+    # The loader checks a sha256 only where metadata gives one; the Classifier is what needs metadata.
+    path = tmp_path / "bare.tflite"
+    shutil.copyfile(SHIPPED_INT8, path)
+    assert input_info(make_interpreter(path)).shape == (1, 48, 48, 1)
+
+
+def test_the_changed_model_message_says_what_to_do(tmp_path):
+    path, _ = shipped_copy(tmp_path)
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    with pytest.raises(ModelError, match=r"the model file is corrupt or was changed after conversion; refusing to "
+                                         r"load it \(copy or convert it again\)$"):
+        make_interpreter(path)
+
+
+def test_the_classifier_passes_the_device_on():
+    with pytest.raises(ModelError, match="device 'usb' given, but this is not an Edge TPU model"):
+        Classifier(SHIPPED_INT8, device="usb")
+
+
+def test_batches_of_any_size_cover_every_face():
+    x = faces(7, seed=9)
+    single = Classifier(SHIPPED_INT8)
+    expected = np.concatenate([single.predict(face) for face in x])
+    for batch_size in (2, 48):
+        np.testing.assert_array_equal(Classifier(SHIPPED_INT8, batch_size=batch_size).predict(x), expected)
+
+
+def test_float_faces_are_rounded_to_the_model_s_integer_input():
+    clf = Classifier(SHIPPED_INT8)
+    x = np.minimum(faces(6, seed=4), 254).astype(np.float32)
+    x[:, ::2] += 0.6  # fractional pixels round up, not down
+    np.testing.assert_array_equal(clf.predict(x), clf.predict(np.rint(x).astype(np.uint8)))
+
+
+def test_to_emotion_takes_the_top_class():
+    clf = Classifier(SHIPPED_INT8)
+    emotion = clf.to_emotion(np.array([0.1, 0.05, 0.6, 0.05, 0.1, 0.05, 0.05]))
+    assert (emotion.label, emotion.score) == ("fear", 0.6) and emotion.probabilities[2] == 0.6
+
+
+def test_metadata_without_a_quantization_section_is_accepted(tmp_path):
+    path, meta = shipped_copy(tmp_path)
+    del meta["quantization"]
+    path.with_suffix(".json").write_text(json.dumps(meta))
     assert Classifier(path).input.zero_point == -128
