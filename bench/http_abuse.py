@@ -36,16 +36,16 @@ def threads(pid: int) -> int:
 
 def health_times(base: str, tries: int = 5) -> dict:
     """Round trips of GET /healthz (a failure counts as the timeout, 5 s)."""
-    times, failures = [], 0
+    times, statuses, failures = [], set(), 0
     for _ in range(tries):
         started = time.monotonic()
         try:
-            get(base + "healthz", timeout=5.0)
+            statuses.add(get(base + "healthz", timeout=5.0)[0])
         except OSError:
             failures += 1
         times.append(time.monotonic() - started)
     return {"median_ms": round(1000 * statistics.median(times), 1), "worst_ms": round(1000 * max(times), 1),
-            "failures": failures}
+            "statuses": sorted(statuses), "failures": failures}
 
 
 def closed_by_server(sockets: list[socket.socket]) -> int:

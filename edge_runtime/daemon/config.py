@@ -230,9 +230,9 @@ class HttpConfig(Section):
     stream_fps: float = Field(10.0, gt=0, le=60, description="preview stream frame rate")
     jpeg_quality: int = Field(75, ge=10, le=100)
     healthy_within: float = Field(5.0, gt=0, le=3600, description="/healthz is 503 when no frame came for this long")
-    # Bounds against clients that hold connections (systemd gives a service 1024 open files).
+    # Bounds against clients that hold connections (systemd gives a service 1024 open files: half for HTTP).
     max_viewers: int = Field(4, ge=1, le=64, description="concurrent /stream.mjpeg viewers; more get 503")
-    max_connections: int = Field(256, ge=1, le=4096, description="open connections; more get 503 and are closed")
+    max_connections: int = Field(512, ge=1, le=4096, description="open connections; more get 503 and are closed")
     idle_timeout: float = Field(10.0, gt=0, le=3600,
                                 description="close a connection that sends no (complete) request for this long")
     stall_timeout: float = Field(10.0, gt=0, le=3600, description="drop a stream viewer that reads nothing this long")

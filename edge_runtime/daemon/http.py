@@ -44,7 +44,7 @@ log = logging.getLogger("fer_edge.http")
 server_log = logging.getLogger("fer_edge.http.server")
 PAGE = Template(resources.files("edge_runtime.daemon").joinpath("preview.html").read_text(encoding="utf-8"))
 BOUNDARY = "fer-edge-frame"
-STOP_TIMEOUT = 2.0
+TIMEOUT = 2.0  # seconds to start or stop the server's loop (a stop cancels the viewers' requests)
 # A stream viewer's kernel send buffer. Left to autotuning it grows to megabytes, which hides a viewer
 # that stopped reading for many seconds (and pins that memory); this is still 25 frames of 640x480.
 STREAM_SEND_BUFFER = 256 * 1024
@@ -73,8 +73,11 @@ class HttpServer:
 
     @property
     def connections(self) -> int:
-        """Connections open now (refused ones are not counted)."""
-        return len(self._runner.server.connections) if self._runner is not None and self._runner.server else 0
+        """Connections open now (refused ones are not counted), asked of the loop that keeps them."""
+        async def count() -> int:
+            return len(self._runner.server.connections) if self._runner and self._runner.server else 0
+
+        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(TIMEOUT)
 
     @property
     def url(self) -> str:
@@ -83,7 +86,7 @@ class HttpServer:
 
     def start(self) -> None:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._open(), self.loop).result(STOP_TIMEOUT)
+        asyncio.run_coroutine_threadsafe(self._open(), self.loop).result(TIMEOUT)
         self.daemon.preview.on_frame.append(self._frame_arrived)
         log.info("preview, state, health and metrics on %s", self.url)
 
@@ -93,10 +96,10 @@ class HttpServer:
             self.daemon.preview.on_frame.remove(self._frame_arrived)
         if self._thread.is_alive():
             try:
-                asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(STOP_TIMEOUT + 1)
+                asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(TIMEOUT + 1)
             finally:
                 self.loop.call_soon_threadsafe(self.loop.stop)
-                self._thread.join(STOP_TIMEOUT)
+                self._thread.join(TIMEOUT)
         if not self._thread.is_alive():
             self.loop.close()
         self.socket.close()
@@ -107,7 +110,7 @@ class HttpServer:
         server = BoundedServer(self._handle, limit=self.config.max_connections,
                                keepalive_timeout=self.config.idle_timeout, logger=server_log,
                                access_log_class=AccessLog, access_log=log)
-        self._runner = web.ServerRunner(server, shutdown_timeout=STOP_TIMEOUT)
+        self._runner = web.ServerRunner(server, shutdown_timeout=TIMEOUT)
         await self._runner.setup()
         await web.SockSite(self._runner, self.socket).start()
 
@@ -179,7 +182,7 @@ class HttpServer:
         self.viewers += 1
         preview.watching(+1)
         try:
-            sock = request.transport.get_extra_info("socket")
+            sock = request.transport.get_extra_info("socket") if request.transport else None
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
             await response.prepare(request)
