@@ -7,8 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from train.data import DataError, load_dataset
-from train.data.binary import RECORD
+from train.data import DataError, Dataset, load_dataset
+from train.data.binary import RECORD, load_binary
+from train.data.dataset import Problems, Split
+from train.data.folders import load_folders, looks_like_folders
 
 
 def _error(path, **kwargs) -> DataError:
@@ -201,3 +203,98 @@ def test_folder_without_splits_or_classes_is_refused(tmp_path):
 def test_csv_data_cannot_be_asked_for_another_input_size(write_csv, faces):
     path = write_csv("fer.csv", "emotion,pixels", [[0, faces(1)[0]]])
     assert "100" in str(_error(path, size=100))
+
+
+# Each message word for word: one sentence naming the file (and the place in it).
+
+def message(path, *args, **kwargs) -> str:
+    with pytest.raises(DataError) as info:
+        load_dataset(path, *args, **kwargs)
+    return str(info.value)
+
+
+def test_data_errors_name_the_file_and_the_place():
+    assert str(DataError("a.csv", "line 3", "bad")) == "a.csv, line 3: bad"
+    assert str(DataError("a.csv", None, "bad")) == "a.csv: bad"
+    assert str(DataError("a.csv", "", "bad")) == "a.csv: bad"
+    err = DataError("a.csv", "line 3", "bad")
+    assert (err.path, err.where, err.problem) == ("a.csv", "line 3", "bad")
+
+
+def test_path_and_format_messages(tmp_path):
+    assert message(tmp_path / "nope") == f"{tmp_path / 'nope'}: no such file or folder"
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "misc").mkdir()
+    assert message(tmp_path / "stuff") == (f"{tmp_path / 'stuff'}: folder holds neither split folders "
+                                           "(train/val/test) nor class folders")
+    (tmp_path / "a.txt").write_text("x")
+    assert message(tmp_path / "a.txt") == f"{tmp_path / 'a.txt'}: cannot tell the format from '.txt'; use " \
+                                          "--format {csv,binary,folders}"
+    assert message(tmp_path / "a.txt", "xml") == f"{tmp_path / 'a.txt'}: unknown format 'xml'; expected one of " \
+                                                 "csv, binary, folders"
+
+
+def test_a_csv_with_only_a_header_has_no_faces(tmp_path):
+    (tmp_path / "empty.csv").write_text("emotion,pixels,Usage\n")
+    assert message(tmp_path / "empty.csv") == f"{tmp_path / 'empty.csv'}: no faces found"
+
+
+def test_other_sizes_need_image_folders(write_csv, faces):
+    path = write_csv("fer.csv", "emotion,pixels", [[1, faces(1)[0]]])
+    assert message(path, size=64) == f"{path}: csv data are 48x48 faces; a model input of 64 needs resizing first"
+    assert load_dataset(path).path == str(path) and load_dataset(path).format == "csv"
+
+
+def test_binary_messages(tmp_path, write_bin, faces):
+    (tmp_path / "empty.bin").write_bytes(b"")
+    assert message(tmp_path / "empty.bin") == f"{tmp_path / 'empty.bin'}: file is empty"
+    one = tmp_path / "one.bin"
+    one.write_bytes(b"\x03")
+    assert message(one) == f"{one}, record 0 at byte offset 0: truncated: 1 bytes, a record is 2305 " \
+                           "(1 label + 48x48 pixels)"
+    bad = write_bin("bad.bin", [9], faces(1))
+    assert message(bad) == f"{bad}, record 0 at byte offset 0: label byte 9 is not a label 0..6"
+    assert message(bad, skip_bad=True) == f"{bad}: no valid records"
+    (tmp_path / "dir.bin").mkdir()
+    with pytest.raises(DataError, match=r"dir\.bin: cannot read: Is a directory$"):
+        load_binary(tmp_path / "dir.bin", Problems(False))
+    split = load_dataset(write_bin("val.bin", [1, 6], faces(2))).split("val")
+    assert split.labels.dtype == np.int64 and split.labels.tolist() == [1, 6] and split.images.shape == (2, 48, 48)
+
+
+def test_folder_messages(tmp_path, write_image, faces):
+    root = tmp_path / "fer"
+    write_image(root / "val" / "happy" / "a.png", faces(1)[0])
+    write_image(root / "validation" / "sad" / "b.png", faces(1)[0])
+    with pytest.raises(DataError) as info:
+        load_dataset(root)
+    assert str(info.value) in (f"{root / 'validation'}: a second folder for split 'val'",
+                               f"{root / 'val'}: a second folder for split 'val'")
+    (tmp_path / "f.png").write_bytes(b"x")
+    with pytest.raises(DataError, match=r"f\.png: not a folder$"):
+        load_folders(tmp_path / "f.png", Problems(False))
+    assert not looks_like_folders(tmp_path / "f.png")
+    odd = tmp_path / "odd"
+    write_image(odd / "grumpy" / "a.png", faces(1)[0])
+    write_image(odd / "happy" / "a.png", faces(1)[0])
+    assert message(odd) == (f"{odd / 'grumpy'}: unknown class folder; expected one of angry, disgust, fear, happy, "
+                            "sad, surprise, neutral (or a synonym such as happiness, surprised)")
+    empty = tmp_path / "empty"
+    (empty / "happy").mkdir(parents=True)
+    assert message(empty) == f"{empty}: empty split: no face images in its class folders"
+    broken = tmp_path / "broken"
+    (broken / "happy").mkdir(parents=True)
+    (broken / "happy" / "a.png").write_bytes(b"not a png")
+    assert message(broken) == f"{broken / 'happy' / 'a.png'}: not a decodable image"
+    assert message(broken, skip_bad=True) == f"{broken}: empty split: no readable face images"
+
+
+def test_dataset_names_the_splits_it_has():
+    split = Split(np.zeros((1, 48, 48), np.uint8), np.array([2]))
+    ds = Dataset("fer.csv", "csv", {"train": split, "test": split})
+    assert ds.split("train") is split
+    with pytest.raises(DataError) as info:
+        ds.split("val")
+    assert str(info.value) == "fer.csv: no 'val' split (this dataset has: train, test)"
+    with pytest.raises(DataError, match=r"^x: no 'val' split \(this dataset has: none\)$"):
+        Dataset("x", "csv", {}).split("val")

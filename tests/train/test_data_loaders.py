@@ -8,6 +8,8 @@ import pytest
 
 from edge_runtime.labels import LABELS
 from train.data import UNLABELLED, detect_format, load_dataset
+from train.data.dataset import Problems, Split, make_split
+from train.data.folders import load_folders
 
 
 def test_kaggle_csv_with_usage_fills_all_three_splits(write_csv, faces):
@@ -171,3 +173,59 @@ def test_forced_format_overrides_the_suffix(write_bin, faces):
     path = write_bin("faces.raw", [1], faces(1))
     ds = load_dataset(path, "binary")
     assert ds.split("train").labels.tolist() == [1]
+
+
+def test_skipping_goes_on_after_a_bad_file(tmp_path, write_image, faces):
+    root = tmp_path / "fer"
+    images = faces(3)
+    write_image(root / "happy" / "b.png", images[0])
+    (root / "happy" / "a.txt").write_text("notes")  # sorts first: not an image
+    (root / "happy" / "c.png").write_bytes(b"broken")
+    write_image(root / "happy" / "d.png", images[1])
+    write_image(root / "sad" / "e.png", images[2])
+    ds = load_dataset(root, skip_bad=True)
+    np.testing.assert_array_equal(ds.split("train").images, images)
+    assert ds.split("train").labels.tolist() == [3, 3, 4] and ds.split("train").labels.dtype == np.int64
+    assert [e.problem for e in ds.skipped] == [
+        "not an image file (expected ['.bmp', '.jpeg', '.jpg', '.png'])", "not a decodable image"]
+
+
+def test_hidden_entries_are_ignored(tmp_path, write_image, faces):
+    root = tmp_path / "fer"
+    write_image(root / "happy" / "a.png", faces(1)[0])
+    write_image(root / ".thumbnails" / "x.png", faces(1)[0])
+    write_image(root / "happy" / ".x.png", faces(1)[0])
+    (root / "README").write_text("a file beside the class folders is not a class")
+    assert len(load_dataset(root).split("train")) == 1
+
+
+def test_sixteen_bit_values_are_rounded_from_the_full_range(tmp_path, write_image):
+    deep = np.tile(np.array([1000, 30000, 65535, 128], np.uint16), (48, 12))
+    write_image(tmp_path / "fer" / "happy" / "deep.png", deep)
+    image = load_dataset(tmp_path / "fer").split("train").images[0]
+    assert image[0, :4].tolist() == [4, 117, 255, 0]
+
+
+def test_the_cache_keeps_one_entry_per_input_size(tmp_path, write_image, faces):
+    write_image(tmp_path / "fer" / "happy" / "a.png", faces(1)[0])
+    assert load_dataset(tmp_path / "fer").split("train").images.shape == (1, 48, 48)
+    assert load_dataset(tmp_path / "fer", size=64).split("train").images.shape == (1, 64, 64)
+    assert load_folders(tmp_path / "fer", Problems(False))["train"].images.shape == (1, 48, 48)
+
+
+def test_split_counts_and_labelled():
+    split = Split(np.zeros((3, 48, 48), np.uint8), np.array([0, 0, 2]))
+    assert split.class_counts() == {"angry": 2, "disgust": 0, "fear": 1, "happy": 0, "sad": 0, "surprise": 0,
+                                    "neutral": 0}
+    assert split.labelled and len(split) == 3
+    assert not Split(np.zeros((1, 48, 48), np.uint8), np.array([-1])).labelled
+    assert not Split(np.zeros((0, 48, 48), np.uint8), np.array([], np.int64)).labelled
+
+
+def test_make_split_shapes_lists_into_arrays():
+    split = make_split([np.ones((48, 48)), np.zeros((48, 48))], [[3], [5]], ["a", "b"])
+    assert split.images.shape == (2, 48, 48) and split.images.dtype == np.uint8
+    assert split.images[0, 0, 0] == 1 and split.labels.tolist() == [3, 5] and split.labels.dtype == np.int64
+    assert split.sources == ["a", "b"]
+    assert make_split(np.zeros((1, 16 * 16)), [1], size=16).images.shape == (1, 16, 16)
+    assert make_split(np.zeros((1, 48, 48)), 4).sources == []
