@@ -21,6 +21,10 @@ def finished_run(tmp_path, class_coded_faces):
     run = tmp_path / "run"
     run.mkdir()
     model = build_model("shallow_cnn")
+    # As a training run leaves it: compiled, with the optimiser's state after a step.
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="categorical_crossentropy")
+    faces, labels = class_coded_faces(14)
+    model.train_on_batch(faces[..., None].astype("float32"), keras.utils.to_categorical(labels, 7))
     model.save(run / "model.keras")
     write_json_atomic(run / "model.json", {"name": "model", "format": "keras", "arch": "shallow_cnn",
                                            "preprocessing": {"size": 48, "margin": 0.0, "color": "gray"}})
@@ -48,6 +52,17 @@ def test_publish_writes_the_model_and_its_card(finished_run, tmp_path):
     assert (models / card["report"]["confusion_matrix"]).exists()
     assert card["tflite"]["int8"] == {"file": "fer_x_int8.tflite", "size_bytes": 10, "sha256": "ab",
                                       "parity": {"accuracy_drop": 0.001}}
+
+
+def test_the_published_model_predicts_like_the_run_without_its_optimiser(finished_run, tmp_path, class_coded_faces):
+    run, _ = finished_run
+    target = publish(run, "fer_x", tmp_path / "models")
+    trained = keras.saving.load_model(run / "model.keras")
+    shipped = keras.saving.load_model(target)
+    assert trained.optimizer is not None and getattr(shipped, "optimizer", None) is None
+    assert target.stat().st_size < 0.6 * (run / "model.keras").stat().st_size
+    x = class_coded_faces(14)[0][..., None].astype("float32")
+    assert (shipped.predict(x, verbose=0) == trained.predict(x, verbose=0)).all()
 
 
 def test_publish_names_what_an_unfinished_run_lacks(finished_run, tmp_path):
