@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_runtime.metadata import read_metadata, sidecar_path, write_json_atomic
+from edge_runtime.metadata import read_metadata, sha256_file, sidecar_path, write_json_atomic
 
 
 def test_convert_records_parity_in_metadata(int8_model, parity_data):
@@ -62,6 +62,7 @@ def test_parity_fails_a_model_calibrated_on_a_constant_image(tiny_model, int8_mo
     inp = input_info(make_interpreter(broken))
     meta = read_metadata(int8_model)
     meta["quantization"]["input"] = {"dtype": "int8", "scale": inp.scale, "zero_point": inp.zero_point}
+    meta.update(sha256=sha256_file(broken), size_bytes=broken.stat().st_size)  # the loader checks the file's hash
     write_json_atomic(sidecar_path(broken), meta)
 
     code, out, err = cli(["parity", "--float", str(tiny_model), "--quant", str(broken), "--data", str(parity_data)])
