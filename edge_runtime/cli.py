@@ -235,9 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     for ep in sorted(entry_points(group="fer_edge.commands"), key=lambda e: e.name):
         try:
             register = ep.load()
-        except ImportError as exc:
-            # A device without the workstation code still gets its own commands, and is told why not the rest.
-            unavailable.append(f"{ep.name} ({exc})")
+        except Exception as exc:  # noqa: BLE001 - ImportError on a device without the workstation code, or a broken plugin
+            # The device's own commands still work, and --help says why not the rest.
+            why = str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+            unavailable.append(f"{ep.name} ({why})")
             continue
         register(sub)
     if unavailable:
