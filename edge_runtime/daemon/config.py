@@ -332,8 +332,9 @@ class _ConfigLoader(yaml.SafeLoader):
 def _load_yaml(text: str, path: Path):
     """(data, node tree) of a YAML config; every problem is one line that never quotes the file's text,
     so a syntax error on a secret's line does not print the secret."""
-    loader = _ConfigLoader(text)
+    loader = None
     try:
+        loader = _ConfigLoader(text)  # its reader refuses control characters here, before any parsing
         node = loader.get_single_node()
         return (None if node is None else loader.construct_document(node)), node
     except _Refused as exc:
@@ -346,7 +347,8 @@ def _load_yaml(text: str, path: Path):
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {' '.join(str(exc).split())}"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_lines(root) -> dict[tuple, int]:

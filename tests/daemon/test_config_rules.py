@@ -214,3 +214,51 @@ def test_reading_is_bounded(tmp_path):
     with pytest.raises(ConfigError, match=r"c\.yaml:3: not valid YAML: .*\(column 1\)$"):
         load_config(write(tmp_path, "c.yaml", "camera:\n  name: [porch\n", 0o644))
     assert os.path.exists(tmp_path / "c.yaml")
+
+
+def test_problems_are_one_per_line():
+    assert str(ConfigError(["a: one", "b: two"])) == "a: one\nb: two"
+
+
+def test_secret_files_keep_every_character_but_the_line_end(tmp_path):
+    for name, text, kept in [("space", "0123456789abcdef \n", "0123456789abcdef "),
+                             ("x", "0123456789abcdeX\r\n", "0123456789abcdeX")]:
+        path = write(tmp_path, name, text, 0o640)
+        config = load_config(None, {"http": {"host": "0.0.0.0", "token": {"file": str(path)}}})
+        assert config.http.token.get_secret_value() == kept
+    # Only the read bit for others matters: execute alone reveals nothing.
+    path = write(tmp_path, "odd-mode", "0123456789abcdef", 0o641)
+    assert load_config(None, {"http": {"host": "0.0.0.0", "token": {"file": str(path)}}}).http.token is not None
+
+
+def test_a_secret_in_another_form_is_refused_with_the_forms_named():
+    assert _problems(None, {"http": {"host": "0.0.0.0", "token": {"vault": "x"}}}) == [
+        "http.token: give the secret as a string, {env: NAME} or {file: PATH}"]
+
+
+def test_size_limit_and_formats(tmp_path):
+    exact = write(tmp_path, "exact.yaml", "#" * (1 << 20), 0o644)
+    assert load_config(exact).camera.name == "camera"  # exactly the limit is still read
+    assert load_config(write(tmp_path, "c.yml", "camera: {name: yml}\n", 0o644)).camera.name == "yml"
+    deep = write(tmp_path, "deep.toml", "x = " + "[" * 3000 + "]" * 3000, 0o644)
+    assert _problems(deep, None) == [f"{deep}: not valid TOML: nested too deeply"]
+
+
+def test_yaml_problems_name_the_key_path_and_line(tmp_path):
+    assert problems(tmp_path, "camera:\n  a: &x 1\n  b: *x\n") == [
+        f"{tmp_path / 'c.yaml'}:3: camera.b: YAML aliases (*name) are not allowed in a config"]
+    assert problems(tmp_path, "camera:\n  name: [porch\n") == [
+        f"{tmp_path / 'c.yaml'}:3: not valid YAML: expected ',' or ']', but got '<stream end>' (column 1)"]
+    assert problems(tmp_path, "camera:\n  name: a\x07\n") == [
+        f"{tmp_path / 'c.yaml'}: not valid YAML: unacceptable character #x0007: special characters are not "
+        'allowed in "<unicode string>", position 17']
+    found = problems(tmp_path, "http:\n  allowed_hosts:\n    - ok.example\n    - bad host!\n")
+    assert len(found) == 1 and found[0].startswith(f"{tmp_path / 'c.yaml'}:4: http.allowed_hosts.1: String should")
+
+
+def test_nesting_up_to_the_limit_is_read(tmp_path):
+    def nested(levels: int) -> str:
+        return "a:\n" + "".join("  " * i + "  k:\n" for i in range(1, levels)) + "  " * levels + "  1\n"
+
+    assert not any("nested deeper" in p for p in problems(tmp_path, nested(32)))
+    assert "nested deeper than 32 levels" in problems(tmp_path, nested(33))[0]
