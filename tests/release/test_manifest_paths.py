@@ -4,10 +4,15 @@ wheel is built."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import json
 import posixpath
+import shutil
+import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +21,10 @@ from hypothesis import strategies as st
 from edge_runtime.release.manifest import (
     ManifestError,
     check_model,
+    check_version,
     load_manifest,
+    main,
+    verify_dir,
     verify_tarball,
     write_manifest,
 )
@@ -140,3 +148,197 @@ def test_a_model_outside_any_bundle_passes(tmp_path):
     # Another project's manifest.json on the way is not a fer-edge bundle.
     (tmp_path / "manifest.json").write_text(manifest_text({}))
     assert check_model(tmp_path / "m.tflite") is None
+
+
+# The rest of manifest.py's checks, on small bundles made here (no wheel is built).
+
+def small_bundle(tmp_path, version: str = "1.0") -> tuple[Path, dict]:
+    root = tmp_path / f"fer-edge-{version}"
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "m.tflite").write_bytes(b"model bytes")
+    (root / "install.sh").write_text("#!/bin/sh\n")
+    return root, write_manifest(root, {"name": "fer-edge", "version": version})
+
+
+def test_a_bundle_folder_verifies_and_names_the_first_difference(tmp_path):
+    root, written = small_bundle(tmp_path)
+    assert written["format"] == 1 and written["version"] == "1.0"
+    assert written["files"]["models/m.tflite"] == {"sha256": hashlib.sha256(b"model bytes").hexdigest(), "size": 11}
+    assert sorted(written["files"]) == ["install.sh", "models/m.tflite"]
+    assert verify_dir(root)["files"] == written["files"]
+    (root / "models" / "m.tflite").write_bytes(b"model byteZ")  # same size
+    with pytest.raises(ManifestError, match=r"^models/m\.tflite: changed: sha256 [0-9a-f]{12}\.\.\., manifest\.json "
+                                            r"says [0-9a-f]{12}\.\.\.$"):
+        verify_dir(root)
+    (root / "models" / "m.tflite").write_bytes(b"model")
+    with pytest.raises(ManifestError, match=r"^models/m\.tflite: changed: 5 bytes, manifest\.json says 11$"):
+        verify_dir(root)
+    (root / "models" / "m.tflite").write_bytes(b"model bytes")
+    (root / "extra.txt").write_text("x")
+    with pytest.raises(ManifestError, match=r"^extra\.txt: extra file \(not listed in manifest\.json\)$"):
+        verify_dir(root)
+    (root / "extra.txt").unlink()
+    (root / "install.sh").unlink()
+    with pytest.raises(ManifestError, match=r"^install\.sh: missing \(listed in manifest\.json\)$"):
+        verify_dir(root)
+
+
+def test_links_are_refused_except_the_install_venv(tmp_path):
+    root, _ = small_bundle(tmp_path)
+    (root / "venv").symlink_to("../../venvs/0123456789abcdef")
+    assert verify_dir(root)["version"] == "1.0"
+    (root / "venv").unlink()
+    (root / "venv").symlink_to("/usr")
+    with pytest.raises(ManifestError, match=r"^venv: a link to /usr, not to an install\.sh venv$"):
+        verify_dir(root)
+    (root / "venv").unlink()
+    (root / "models" / "link.tflite").symlink_to(root / "models" / "m.tflite")
+    with pytest.raises(ManifestError, match=r"^models/link\.tflite: not a regular file \(links and special files "
+                                            r"are refused\)$"):
+        verify_dir(root)
+
+
+def test_a_missing_or_linked_manifest_is_refused(tmp_path):
+    root, _ = small_bundle(tmp_path)
+    (root / "manifest.json").rename(tmp_path / "elsewhere.json")
+    with pytest.raises(ManifestError, match=r"^manifest\.json: missing in .*fer-edge-1\.0 \(or not a regular file\)$"):
+        verify_dir(root)
+    (root / "manifest.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(ManifestError, match=r"^manifest\.json: missing in"):
+        verify_dir(root)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{not json", r"^m\.json: not a readable manifest: "),
+    ("[1]", r"^m\.json: not a fer-edge manifest \(no 'files' table\)$"),
+    ('{"files": []}', r"^m\.json: not a fer-edge manifest \(no 'files' table\)$"),
+    ('{"version": "1.0", "files": {"a": {"sha256": "ABC", "size": 1}}}',
+     r"^m\.json: files: a: needs a 64-hex-digit 'sha256' and a byte 'size', has \{'sha256': 'ABC', 'size': 1\}$"),
+    ('{"version": "1.0", "files": {"a": {"sha256": "' + "0" * 64 + '", "size": -1}}}', r"files: a: needs a 64-hex"),
+    ('{"version": "1.0", "files": {"a": {"sha256": "' + "0" * 64 + '", "size": true}}}', r"files: a: needs a 64-hex"),
+    ('{"version": "1.0", "files": {"a": {"sha256": "' + "0" * 64 + '", "size": 1.0}}}', r"files: a: needs a 64-hex"),
+    ('{"version": "1.0", "files": {"a": {"size": 1}}}', r"files: a: needs a 64-hex"),
+    ('{"version": "1.0", "files": {"a": "0"}}', r"files: a: needs a 64-hex"),
+    ('{"version": "../1", "files": {}}', r"^m\.json: version '\.\./1' is not a plain release name \(1-100 letters, "
+                                         r"digits and \. _ \+ -, starting with a letter or digit\)$"),
+    ('{"files": {}}', r"^m\.json: version None is not a plain release name"),
+])
+def test_bad_manifests_are_named(text, message):
+    with pytest.raises(ManifestError, match=message):
+        load_manifest(text, "m.json")
+
+
+@pytest.mark.parametrize("version", ["1.0", "2026.12.01+pi", "a", "A_b-c", "9" * 100])
+def test_plain_release_names(version):
+    assert check_version(version, "here") == version
+
+
+@pytest.mark.parametrize("version", ["", ".hidden", "-rf", "a/b", "a b", "9" * 101, 1.0, None])
+def test_release_names_that_could_name_another_folder_are_refused(version):
+    with pytest.raises(ManifestError, match=r"^here: version .* is not a plain release name"):
+        check_version(version, "here")
+
+
+def pack(root: Path, out: Path, extra=None) -> Path:
+    """root as a .tar.gz with root's name as its one top folder; `extra(tar)` may add members."""
+    with tarfile.open(out, "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+        if extra:
+            extra(tar)
+    return out
+
+
+def test_a_bundle_tarball_verifies_and_its_top_folder_must_name_its_version(tmp_path):
+    root, written = small_bundle(tmp_path)
+    manifest = verify_tarball(pack(root, tmp_path / "b.tar.gz"))
+    assert manifest["top"] == "fer-edge-1.0" and manifest["files"] == written["files"]
+    renamed = tmp_path / "fer-edge-2.0"
+    shutil.copytree(root, renamed)
+    with pytest.raises(ManifestError, match=r"b2\.tar\.gz: top folder 'fer-edge-2\.0' is not fer-edge-1\.0$"):
+        verify_tarball(pack(renamed, tmp_path / "b2.tar.gz"))
+    (root / "manifest.json").unlink()
+    with pytest.raises(ManifestError, match=r"^manifest\.json: missing in .*b3\.tar\.gz$"):
+        verify_tarball(pack(root, tmp_path / "b3.tar.gz"))
+
+
+def test_tarball_tricks_are_refused(tmp_path):
+    root, _ = small_bundle(tmp_path)
+
+    def twice(tar):
+        tar.add(root / "install.sh", arcname=f"{root.name}/install.sh")
+
+    with pytest.raises(ManifestError, match=r"^install\.sh: in the archive twice \(tar would keep the second\): "
+                                            r"refused$"):
+        verify_tarball(pack(root, tmp_path / "twice.tar.gz", twice))
+
+    def link(tar):
+        info = tarfile.TarInfo(f"{root.name}/models/l.tflite")
+        info.type, info.linkname = tarfile.SYMTYPE, "m.tflite"
+        tar.addfile(info)
+
+    with pytest.raises(ManifestError, match=r"^models/l\.tflite: not a regular file \(links and special files are "
+                                            r"refused\)$"):
+        verify_tarball(pack(root, tmp_path / "link.tar.gz", link))
+    good = pack(root, tmp_path / "good.tar.gz")
+    data = gzip.decompress(good.read_bytes())
+    (tmp_path / "tail.tar.gz").write_bytes(gzip.compress(data + b"appended after the end"))
+    with pytest.raises(ManifestError, match=r"tail\.tar\.gz: data after the archive's last file that is not tar's "
+                                            r"zero padding: refused$"):
+        verify_tarball(tmp_path / "tail.tar.gz")
+    (tmp_path / "padded.tar.gz").write_bytes(gzip.compress(data + bytes(4096)))
+    assert verify_tarball(tmp_path / "padded.tar.gz")["version"] == "1.0"
+    (tmp_path / "plain.tar.gz").write_bytes(data)
+    with pytest.raises(ManifestError, match=r"plain\.tar\.gz: not a readable \.tar\.gz bundle: "):
+        verify_tarball(tmp_path / "plain.tar.gz")
+    (tmp_path / "cut.tar.gz").write_bytes(good.read_bytes()[:-12])
+    with pytest.raises(ManifestError, match=r"cut\.tar\.gz: not a readable \.tar\.gz bundle"):
+        verify_tarball(tmp_path / "cut.tar.gz")
+
+
+def keys(tmp_path, *names):
+    allowed = []
+    for name in names:
+        key = tmp_path / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+        allowed.append(f"{name} {(tmp_path / (name + '.pub')).read_text().strip()}")
+    (tmp_path / "allowed_signers").write_text("\n".join(allowed[:1]) + "\n")
+    return tmp_path / "allowed_signers"
+
+
+def sign(root: Path, key: Path, namespace: str = "fer-edge-bundle") -> None:
+    subprocess.run(["ssh-keygen", "-Y", "sign", "-q", "-f", str(key), "-n", namespace, str(root / "manifest.json")],
+                   check=True, capture_output=True)
+
+
+def test_signed_manifests(tmp_path, capsys):
+    root, _ = small_bundle(tmp_path / "b")
+    allowed = keys(tmp_path, "release", "stranger")
+    with pytest.raises(ManifestError, match=r"fer-edge-1\.0: unsigned \(manifest\.json\.sig missing\), but .*"
+                                            r"allowed_signers names the keys a bundle must be signed with: refused$"):
+        verify_dir(root, allowed)
+    sign(root, tmp_path / "release")
+    assert verify_dir(root, allowed)["signed_by"] == "release"
+    assert verify_tarball(pack(root, tmp_path / "s.tar.gz"), allowed)["signed_by"] == "release"
+    assert main(["verify", str(root), "--allowed-signers", str(allowed)]) == 0
+    assert capsys.readouterr().out == f"verify: {root}: release 1.0, 2 files match manifest.json, signed by release\n"
+    (root / "manifest.json.sig").unlink()
+    sign(root, tmp_path / "stranger")
+    with pytest.raises(ManifestError, match=r"manifest\.json\.sig is by no key in .*allowed_signers: refused$"):
+        verify_dir(root, allowed)
+    (root / "manifest.json.sig").unlink()
+    sign(root, tmp_path / "release", namespace="file")
+    with pytest.raises(ManifestError, match=r"manifest\.json\.sig does not match manifest\.json \(or is not a "
+                                            r"fer-edge-bundle signature\) for release's key in .*: refused$"):
+        verify_dir(root, allowed)
+
+
+def test_the_verify_command(tmp_path, capsys):
+    root, _ = small_bundle(tmp_path)
+    assert main(["verify", str(root)]) == 0
+    assert capsys.readouterr().out == f"verify: {root}: release 1.0, 2 files match manifest.json\n"
+    assert main(["version", str(root)]) == 0 and capsys.readouterr().out == "1.0\n"
+    (root / "install.sh").write_text("changed")
+    assert main(["verify", str(root)]) == 1
+    assert capsys.readouterr().err == "verify: install.sh: changed: 7 bytes, manifest.json says 10\n"
+    assert main(["verify", str(tmp_path / "nothing.tar.gz")]) == 1
+    assert "not a readable .tar.gz bundle" in capsys.readouterr().err
