@@ -95,7 +95,7 @@ def test_a_tarball_of_plain_members_is_accepted(tmp_path):
     assert manifest["top"] == "fer-edge-1.0" and manifest["files"] == files
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(paths)
 def test_no_accepted_tarball_member_escapes_the_top_folder(tmp_path_factory, rel):
     tmp = tmp_path_factory.mktemp("tar")
