@@ -25,6 +25,8 @@ def register(sub) -> None:
     d.add_argument("-i", "--inventory", type=Path, required=True, help=INVENTORY_HELP)
     d.add_argument("--check", action="store_true", help="change nothing: say per device what would be installed")
     d.add_argument("--limit", metavar="PATTERN", help="only these hosts (an Ansible host pattern)")
+    d.add_argument("--forks", type=int, metavar="N", help="devices updated at once within a batch (Ansible's "
+                   "default 5)")
     d.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
                    help="passed to ansible-playbook -e, e.g. fer_edge_health_timeout=120 (repeatable)")
     d.set_defaults(func=cmd_deploy)
@@ -61,7 +63,7 @@ def cmd_deploy(args) -> int:
 
     try:
         result = rollout(RolloutOptions(args.bundle, args.inventory, args.check, args.limit, args.extra_vars,
-                                        log=lambda s: print(s, flush=True)))
+                                        args.forks, log=lambda s: print(s, flush=True)))
     except (FleetError, ManifestError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     print(summary_table(result))

@@ -25,6 +25,7 @@ class RolloutOptions:
     check: bool = False
     limit: str | None = None
     extra_vars: list[str] = field(default_factory=list)
+    forks: int | None = None
     log: Callable[[str], None] = print
 
 
@@ -56,7 +57,8 @@ def rollout(opts: RolloutOptions) -> Rollout:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fer-fleet-") as tmp:
         summary = Path(tmp) / "summary.json"
-        env = {**os.environ, "FER_EDGE_FLEET_SUMMARY": str(summary),
+        # Pipelining: one ssh round trip per task instead of three or four (half the time per device here).
+        env = {"ANSIBLE_PIPELINING": "True", **os.environ, "FER_EDGE_FLEET_SUMMARY": str(summary),
                "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(filter(None, [str(CALLBACKS),
                                                                         os.environ.get("ANSIBLE_CALLBACK_PLUGINS")])),
                "ANSIBLE_CALLBACKS_ENABLED": ",".join(filter(None, ["fer_edge_summary",
@@ -65,6 +67,7 @@ def rollout(opts: RolloutOptions) -> Rollout:
                "-e", json.dumps({"fer_edge_bundle": str(opts.bundle.resolve())})]
         cmd += ["--check"] if opts.check else []
         cmd += ["--limit", opts.limit] if opts.limit else []
+        cmd += ["--forks", str(opts.forks)] if opts.forks else []
         for extra in opts.extra_vars:
             cmd += ["-e", extra]
         opts.log(f"rolling {manifest['version']} out to {len(devices)} devices: {' '.join(cmd)}")

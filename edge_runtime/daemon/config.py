@@ -155,6 +155,8 @@ class DetectionConfig(Section):
     min_size: int = Field(_HAAR.min_size, ge=1, le=8192)
     min_neighbors: int = Field(_HAAR.min_neighbors, ge=0, le=100)
     scale_factor: float = Field(_HAAR.scale_factor, gt=1.0, le=2.0)
+    verify_cascade: str = Field(_HAAR.verify_cascade, max_length=4096, description="a second Haar cascade (bundled "
+                                "name or path) that must also find a new face before it is tracked; '' = none")
     smoothing: float = Field(_PIPE.smoothing, ge=0, le=60)
     cut_below: float = Field(_PIPE.cut_below, ge=-1, le=1, description="a cut (faces dropped, full detection) "
                              "when the picture's correlation with the last frame falls below this; -1 = never")
@@ -174,7 +176,8 @@ class DetectionConfig(Section):
 
     def haar_options(self) -> HaarOptions:
         return HaarOptions(scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
-                           min_size=self.min_size, detect_width=self.detect_width)
+                           min_size=self.min_size, detect_width=self.detect_width,
+                           verify_cascade=self.verify_cascade)
 
     def pipeline_options(self) -> PipelineOptions:
         return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,

@@ -94,6 +94,7 @@ def ansible_env(tmp_path, monkeypatch):
     monkeypatch.setenv("ANSIBLE_HOST_KEY_CHECKING", "False")
     monkeypatch.setenv("ANSIBLE_NOCOLOR", "1")
     monkeypatch.setenv("ANSIBLE_RETRY_FILES_ENABLED", "False")
+    monkeypatch.setenv("ANSIBLE_PIPELINING", "True")  # as `fleet deploy` sets it; plain runs take it too
     return home
 
 
