@@ -167,7 +167,7 @@ class Pipeline:
             detections = self._confirm(gray, followed)
             if change.moving is not None:
                 detections += self._look_at(gray, change.moving)
-        update = self.tracker.update(detections, followed)
+        update = self.tracker.update(self._verified(gray, detections), followed)
         height, width = gray.shape
         left = [t.id for t in update.tracks if _inside(t.box, width, height) < o.leave_below]
         ended += update.ended + self.tracker.drop(left)
@@ -184,6 +184,14 @@ class Pipeline:
         faces = self._classify(frame, shown, still)
         self._frames += 1
         return FrameResult(frame.index, frame.timestamp, faces, full)
+
+    def _verified(self, gray, detections: list[Box]) -> list[Box]:
+        """The detections, less those that would start a track (they lie on no tracked face) and that the
+        detector's second opinion does not confirm."""
+        tracked = [t.predicted() for t in self.tracker.tracks] + [t.box for t, _ in self.tracker.lost]
+        return [d for d in detections
+                if any(d.iou(b) >= self.options.iou_threshold or d.overlap(b) >= 0.5 for b in tracked)
+                or self.detector.verify(gray, d)]
 
     def _confirm(self, gray, followed: dict[int, Box]) -> list[Box]:
         """Between full detections, new faces not yet confirmed are looked for again where they are."""

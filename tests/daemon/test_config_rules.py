@@ -175,8 +175,9 @@ def test_detection_settings_reach_the_detector_and_pipeline():
 
 def test_detection_schedule_settings_reach_the_pipeline_within_bounds():
     d = load_config(None, {"detection": {"cut_below": -1, "motion": 0, "follow_score": 0.8,
-                                         "confirm_score": 0}}).detection
+                                         "confirm_score": 0, "verify_cascade": ""}}).detection
     pipe = d.pipeline_options()
+    assert d.haar_options().verify_cascade == ""
     assert (pipe.cut_below, pipe.motion, pipe.follow_score, pipe.confirm_score) == (-1, 0, 0.8, 0)
     found = _problems(None, {"detection": {"cut_below": 1.5, "motion": -0.1, "follow_score": 1, "confirm_score": -1}})
     assert [p.split(":")[0] for p in found] == ["detection.cut_below", "detection.motion", "detection.follow_score",

@@ -54,6 +54,22 @@ def test_detection_in_a_region_finds_the_faces_there_at_the_sizes_asked_for(scen
     assert detector.detect_in(gray, Box(-100, -100, 50, 50)) == []
 
 
+def test_a_second_cascade_confirms_the_faces_and_not_what_is_no_face(scene):
+    gray, truth = scene
+    detector = HaarDetector()
+    boxes = [max(detector.detect(gray), key=t.iou) for t in truth]
+    assert all(detector.verify(gray, b) for b in boxes)
+    # The same place with the face's pixels shuffled (same brightness and contrast, no face).
+    shuffled = gray.copy()
+    b = boxes[0]
+    patch = shuffled[b.y : b.y + b.h, b.x : b.x + b.w]
+    patch[:] = np.random.default_rng(0).permutation(patch.ravel()).reshape(patch.shape)
+    assert not detector.verify(shuffled, b)
+    assert HaarDetector(HaarOptions(verify_cascade="")).verify(shuffled, b)
+    with pytest.raises(DetectorError, match="nope.xml"):
+        HaarDetector(HaarOptions(verify_cascade="nope.xml"))
+
+
 def test_cascade_by_path_and_by_bundled_name(scene, tmp_path):
     gray, truth = scene
     copy = tmp_path / "my_cascade.xml"
