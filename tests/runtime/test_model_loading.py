@@ -6,8 +6,11 @@ Copies of the shipped model with edited metadata stand for the wrong models a us
 from __future__ import annotations
 
 import json
+import logging
+import platform
 import re
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -15,6 +18,7 @@ import pytest
 
 from edge_runtime.classifier import Classifier, Emotion, default_model_path
 from edge_runtime.interpreter import (
+    EDGETPU_LIBRARY,
     EdgeTpuError,
     ModelError,
     input_info,
@@ -257,3 +261,81 @@ def test_metadata_without_a_quantization_section_is_accepted(tmp_path):
     del meta["quantization"]
     path.with_suffix(".json").write_text(json.dumps(meta))
     assert Classifier(path).input.zero_point == -128
+
+
+# The Edge TPU runtime (libedgetpu) needs a Coral and cannot be installed here: a stand-in library with the
+# same plugin entry points, loaded by LiteRT's real load_delegate, answers like a runtime with no device and
+# writes down the options it was given.
+EDGETPU_STAND_IN = r"""
+#include <stdio.h>
+#include <stdlib.h>
+void *tflite_plugin_create_delegate(char **keys, char **values, size_t n, void (*report)(const char *)) {
+    const char *log = getenv("FER_EDGE_TEST_DELEGATE_LOG");
+    if (log) {
+        FILE *f = fopen(log, "w");
+        for (size_t i = 0; i < n; i++) fprintf(f, "%s=%s\n", keys[i], values[i]);
+        fclose(f);
+    }
+    if (report) report("no Edge TPU device answered (test stand-in)");
+    return NULL;
+}
+void tflite_plugin_destroy_delegate(void *delegate) {}
+"""
+
+
+@pytest.fixture
+def edgetpu_stand_in(tmp_path, monkeypatch):
+    if shutil.which("gcc") is None or platform.system() != "Linux":
+        pytest.skip("the Edge TPU runtime stand-in is built with gcc on Linux")
+    (tmp_path / "stand_in.c").write_text(EDGETPU_STAND_IN)
+    library = tmp_path / "libedgetpu.so.1"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(tmp_path / "stand_in.c")], check=True)
+    monkeypatch.setitem(EDGETPU_LIBRARY, "Linux", str(library))
+    options = tmp_path / "options.txt"
+    monkeypatch.setenv("FER_EDGE_TEST_DELEGATE_LOG", str(options))
+    return library, options
+
+
+@pytest.mark.parametrize(("device", "named", "passed"), [("usb:0", " 'usb:0'", "device=usb:0\n"), (None, "", "")])
+def test_an_edge_tpu_runtime_without_a_device_is_named(tmp_path, edgetpu_stand_in, device, named, passed):
+    library, options = edgetpu_stand_in
+    model, _ = shipped_copy(tmp_path, "m_edgetpu.tflite")
+    with pytest.raises(EdgeTpuError) as info:
+        make_interpreter(model, device=device)
+    assert str(info.value) == (
+        f"Edge TPU runtime found but no Edge TPU device{named} answered: is the Coral plugged in (USB 3 port) or its "
+        f"PCIe driver loaded? (Failed to load delegate from {library}\nno Edge TPU device answered (test stand-in))")
+    assert options.read_text() == passed
+
+
+def custom_op_model(tmp_path, name: str, op: bytes):
+    """The shipped model with its first operator replaced by a custom op this runtime does not have."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(SHIPPED_INT8.read_bytes(), 0))
+    code = model.operatorCodes[0]
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode = op
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / name
+    path.write_bytes(bytes(builder.Output()))
+    return path
+
+
+def test_a_model_the_runtime_cannot_run_is_named_and_an_edge_tpu_model_gets_a_hint(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="fer_edge.interpreter")
+    compiled = custom_op_model(tmp_path, "compiled.tflite", b"edgetpu-custom-op")
+    with pytest.raises(ModelError) as info:
+        make_interpreter(compiled)
+    assert str(info.value).startswith(
+        f"{compiled}: the TFLite runtime cannot load this model (an Edge TPU model needs the Edge TPU delegate): "
+        "Encountered unresolved custom op: edgetpu-custom-op.")
+    other = custom_op_model(tmp_path, "other.tflite", b"FancyOp")
+    with pytest.raises(ModelError) as info:
+        make_interpreter(other)
+    assert str(info.value).startswith(
+        f"{other}: the TFLite runtime cannot load this model: Encountered unresolved custom op: FancyOp.")
+    # What the runtime printed on its own stderr while failing is kept, in the log.
+    assert any(r.name == "fer_edge.interpreter" and r.levelno == logging.WARNING for r in caplog.records)
