@@ -44,7 +44,7 @@ def read_status(device: Device, timeout: float = 3.0) -> DeviceStatus:
         metrics = _get(device.url + "metrics", token, timeout).decode()
     except urllib.error.HTTPError as exc:
         hint = ": check fer_edge_token_file" if exc.code == 401 else ""
-        return DeviceStatus(device.name, False, error=f"{device.url} answered {exc.code} {exc.reason}{hint}")
+        return DeviceStatus(device.name, False, error=f"{exc.filename} answered {exc.code} {exc.reason}{hint}")
     except (OSError, ValueError, RuntimeError) as exc:
         reason = getattr(exc, "reason", None) or exc
         return DeviceStatus(device.name, False, error=f"{device.url}: {reason}")

@@ -104,6 +104,18 @@ def test_a_real_prometheus_scrapes_two_daemons(tools, tmp_path, token_file, daem
     for name, port in ports.items():
         daemon(name, port, token_file)
     inv = inventory(tmp_path / "cameras.ini", ports, token_file)
+    # fleet status with the token, and with a wrong one (a 401, said with what to check).
+    status = fleet("status", "-i", str(inv), "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    rows = [json.loads(line) for line in status.stdout.splitlines()]
+    assert [(r["device"], r["reachable"], r["version"], r["camera"]) for r in rows] == [
+        (name, True, __version__, "online") for name in ports]
+    wrong = tmp_path / "wrong.token"
+    wrong.write_text("not-the-token")
+    refused = fleet("status", "-i", str(inventory(tmp_path / "wrong.ini", ports, wrong)))
+    assert refused.returncode == 1
+    assert f"http://127.0.0.1:{ports['porch']}/api/state answered 401 Unauthorized: check fer_edge_token_file" \
+        in refused.stdout
     written = tmp_path / "prom"
     result = fleet("prometheus", "-i", str(inv), "--out", str(written), "--scrape-interval", "1s")
     assert result.returncode == 0, result.stderr

@@ -10,6 +10,7 @@ gate (plain ansible-playbook) is rolled back. Rollout times are printed (-s show
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -118,10 +119,11 @@ def test_canary_first_rollout_with_rollback_and_status(tools, devices, make_bund
     # A device whose daemon is gone is a line that says so, and the exit status says not all is well.
     nobody = dataclasses.replace(devs[1], name="dev9", http_port=tools.free_port())  # no daemon on its port
     gone = tools.write_inventory(tmp_path / "with-gone.ini", [devs[0], nobody], devices.key, token_file)
-    partial = fleet("status", "-i", str(gone), "--timeout", "1")
+    partial = fleet("status", "-i", str(gone), "--timeout", "1", "--json")
     assert partial.returncode == 1
-    dev9 = next(line for line in partial.stdout.splitlines() if line.startswith("dev9"))
-    assert dev9.split()[1] == "no" and "Connection refused" in dev9
+    by_device = {row["device"]: row for row in map(json.loads, partial.stdout.splitlines())}
+    assert by_device["dev1"]["reachable"] and by_device["dev1"]["version"] == "1.1.0"
+    assert not by_device["dev9"]["reachable"] and "Connection refused" in by_device["dev9"]["error"]
 
 
 def test_an_unreachable_canary_stops_the_rollout(tools, make_bundle, ansible_env, token_file, tmp_path):
