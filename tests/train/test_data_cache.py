@@ -6,8 +6,10 @@ import os
 
 import cv2
 import numpy as np
+import pytest
 
 from train.data import load_dataset
+from train.data.cache import cache_dir
 
 
 def _write(root, name, value):
@@ -50,3 +52,21 @@ def test_cache_off(tmp_path, monkeypatch):
     _write(tmp_path / "data", "a.png", 10)
     load_dataset(tmp_path / "data")
     assert not (tmp_path / "xdg").exists()
+
+
+@pytest.mark.parametrize("setting", ["off", "OFF", "0", "no", "False"])
+def test_words_that_switch_the_cache_off(monkeypatch, setting):
+    monkeypatch.setenv("FER_EDGE_CACHE", setting)
+    assert cache_dir() is None
+
+
+def test_where_the_cache_lives(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_EDGE_CACHE", str(tmp_path / "here"))
+    assert cache_dir() == tmp_path / "here"
+    monkeypatch.setenv("FER_EDGE_CACHE", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "fer-edge"
+    monkeypatch.delenv("FER_EDGE_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "fer-edge"

@@ -298,3 +298,24 @@ def test_dataset_names_the_splits_it_has():
     assert str(info.value) == "fer.csv: no 'val' split (this dataset has: train, test)"
     with pytest.raises(DataError, match=r"^x: no 'val' split \(this dataset has: none\)$"):
         Dataset("x", "csv", {}).split("val")
+
+
+def test_csv_messages(tmp_path, write_csv, faces):
+    face = faces(1)[0]
+    (tmp_path / "empty.csv").write_text("")
+    assert message(tmp_path / "empty.csv") == (f"{tmp_path / 'empty.csv'}, line 1: header [] has no 'pixels' column "
+                                               "(expected emotion,pixels,Usage)")
+    text = write_csv("text.csv", "emotion,pixels", [[1, "1 2 x"]])
+    assert message(text) == f"{text}, line 2: pixels contain a non-numeric value"
+    big = write_csv("big.csv", "emotion,pixels", [[1, " ".join(["300"] * 2304)]])
+    assert message(big) == f"{big}, line 2: pixel value outside 0..255"
+    (tmp_path / "latin1.csv").write_bytes(b"emoti\xf6n,pixels\n")
+    assert message(tmp_path / "latin1.csv") == (f"{tmp_path / 'latin1.csv'}, line 1: header is not UTF-8 text "
+                                                "(expected emotion,pixels,Usage)")
+    (tmp_path / "huge.csv").write_text("emotion,pixels\n1,\"" + "1 " * 100_000 + "\"\n")
+    assert message(tmp_path / "huge.csv").startswith(f"{tmp_path / 'huge.csv'}, line 2: not valid CSV: field larger")
+    gaps = write_csv("gaps.csv", "emotion,pixels", [[1, face], [], [2, face]])
+    assert load_dataset(gaps).split("train").labels.tolist() == [1, 2]
+    (tmp_path / "gone").mkdir()
+    with pytest.raises(DataError, match=r"gone\.csv: cannot open: No such file or directory$"):
+        load_dataset(tmp_path / "gone.csv", "csv")
