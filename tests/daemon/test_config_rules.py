@@ -170,6 +170,7 @@ def test_detection_settings_reach_the_detector_and_pipeline():
                                          "min_neighbors": 4, "scale_factor": 1.2, "detect_width": 0}}).detection
     haar, pipe = d.haar_options(), d.pipeline_options()
     assert (haar.min_size, haar.min_neighbors, haar.scale_factor, haar.detect_width) == (40, 4, 1.2, 0)
+    assert load_config(None, {"detection": {"verify_cascade": ""}}).detection.haar_options().verify_cascade == ""
     assert (pipe.detect_every, pipe.classify_every, pipe.smoothing) == (7, 3, 0.5)
 
 
