@@ -172,6 +172,7 @@ def test_a_model_with_its_own_classes_is_reported_in_its_own_classes():
     (0.5, 0.5, "PASS: quantised accuracy the same, within the gate (at most 1 pp lower)"),
     (0.5, 0.49996, "PASS: quantised accuracy the same, within the gate (at most 1 pp lower)"),  # -0.004 pp
     (0.5, 0.495, "PASS: quantised accuracy 0.50 pp lower, within the gate (at most 1 pp lower)"),
+    (0.5, 0.496, "PASS: quantised accuracy 0.40 pp lower, within the gate (at most 1 pp lower)"),
     (0.5, 0.505, "PASS: quantised accuracy 0.50 pp higher, within the gate (at most 1 pp lower)"),
 ])
 def test_the_verdict_line_rounds_a_change_to_the_hundredth(float_accuracy, quant_accuracy, verdict):
