@@ -76,9 +76,10 @@ def own_wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def make_bundle(tmp_path, own_wheel):
-    def make(version: str, config: Path | None = None) -> Path:
+    def make(version: str, config: Path | None = None, sign_key: Path | None = None) -> Path:
         opts = BundleOptions(model=MODEL, out=tmp_path / f"{version}.tar.gz", wheel=own_wheel, version=version,
-                             config=config, wheel_cache=tmp_path / "wheel-cache", log=lambda s: None)
+                             config=config, sign_key=sign_key, wheel_cache=tmp_path / "wheel-cache",
+                             log=lambda s: None)
         return build_bundle(opts).path
     return make
 

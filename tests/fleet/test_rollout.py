@@ -3,9 +3,10 @@ playbook, ssh, install.sh and health gate; then `fer-edge fleet status` reads ea
 daemon that release runs.
 
 One story: a first install reaches all three; --check changes nothing; a bundle whose daemon refuses its config
-stops at the canary, which is rolled back while the other two keep their release untouched; a rerun with a good
-bundle converges; `fleet status` reads each device's version from its daemon; a release that fails the /healthz
-gate (plain ansible-playbook) is rolled back. Rollout times are printed (-s shows them)."""
+stops at the canary, which is rolled back while the other two keep their release untouched; a device with an
+allowed_signers file refuses an unsigned bundle the same way; a rerun with a good (signed) bundle converges;
+`fleet status` reads each device's version from its daemon; a release that fails the /healthz gate (plain
+ansible-playbook) is rolled back. Rollout times are printed (-s shows them)."""
 
 from __future__ import annotations
 
@@ -88,11 +89,25 @@ def test_canary_first_rollout_with_rollback_and_status(tools, devices, make_bund
                              "config/fer-edge.yaml"], cwd=devs[0].prefix / "current", capture_output=True, text=True)
     assert canary.returncode == 0, canary.stderr
 
+    key = tmp_path / "release-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "release", "-f", str(key)], check=True)
+    newer = make_bundle("1.1.0", sign_key=key)
     converged = fleet("deploy", str(newer), "-i", str(inv))
     assert converged.returncode == 0, converged.stdout[-4000:] + converged.stderr
     assert {d: r[:2] for d, r in table(converged.stdout).items()} == {
         d.name: ["deployed", "1.0.0 -> 1.1.0"] for d in devs}
     assert all(current(d) == "releases/1.1.0" for d in devs)
+    # A device with an allowed-signers file takes only signed bundles: an unsigned one stops at that canary, which
+    # goes back to its (signed) release.
+    (devs[0].prefix / "allowed_signers").write_text(f"release {(tmp_path / 'release-key.pub').read_text()}")
+    unsigned = fleet("deploy", str(make_bundle("1.2.1")), "-i", str(inv))
+    assert unsigned.returncode == 1
+    rows = table(unsigned.stdout)
+    assert rows["dev1"][:2] == ["rolled back", "1.1.0 -> 1.2.1"], rows
+    assert "Verify every file" in rows["dev1"][3] and "unsigned" in rows["dev1"][3], rows
+    assert rows["dev2"][0] == rows["dev3"][0] == "not reached"
+    assert all(current(d) == "releases/1.1.0" for d in devs)
+
     # Each device runs its current release as systemd would, and status reads its version from it.
     for d in devs:
         daemon(d.name, d.http_port, token_file, fer_edge=[str(d.prefix / "current" / "venv" / "bin" / "fer-edge")],

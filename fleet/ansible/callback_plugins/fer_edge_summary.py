@@ -46,7 +46,8 @@ class CallbackModule(CallbackBase):
         host = result._host.get_name()
         self._seen(host)
         if not ignore_errors:
-            self.errors[host] = str(result._result.get("msg") or result._result.get("stderr") or "failed").strip()
+            said = result._result.get("stderr") or result._result.get("msg") or "failed"
+            self.errors[host] = f"{result._task.get_name()}: {str(said).strip()}"
 
     def v2_runner_on_unreachable(self, result):
         host = result._host.get_name()
