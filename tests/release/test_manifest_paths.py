@@ -9,15 +9,18 @@ import hashlib
 import io
 import json
 import posixpath
+import re
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_runtime.release import manifest as manifest_module
 from edge_runtime.release.manifest import (
     ManifestError,
     check_model,
@@ -342,3 +345,82 @@ def test_the_verify_command(tmp_path, capsys):
     assert capsys.readouterr().err == "verify: install.sh: changed: 7 bytes, manifest.json says 10\n"
     assert main(["verify", str(tmp_path / "nothing.tar.gz")]) == 1
     assert "not a readable .tar.gz bundle" in capsys.readouterr().err
+
+
+def test_the_verify_command_describes_itself(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: python3 -m edge_runtime.release.manifest [-h] {verify,version}")
+    assert "Check a fer-edge bundle (.tar.gz or folder) against its manifest." in text
+    assert "verify exit 0 when every file matches manifest.json, 1 naming the first that does not" in text
+    assert "version print the version a bundle folder's manifest gives" in text
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("--allowed-signers FILE require a good signature of manifest.json by a key in this ssh allowed-signers "
+            "file") in text
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2 and "the following arguments are required: command" in capsys.readouterr().err
+
+
+def big_bundle(tmp_path, size: int) -> tuple[Path, bytes]:
+    root, _ = small_bundle(tmp_path)
+    (root / "models" / "big.bin").write_bytes(np.random.default_rng(0).bytes(size))
+    write_manifest(root, {"name": "fer-edge", "version": "1.0"})
+    bundle = pack(root, tmp_path / "big.tar.gz")
+    return bundle, gzip.decompress(bundle.read_bytes())
+
+
+def test_size_limits_on_a_tarball(tmp_path, monkeypatch):
+    bundle, data = big_bundle(tmp_path, 3 << 20)
+    monkeypatch.setattr(manifest_module, "MAX_TOTAL", len(data))
+    assert verify_tarball(bundle)["version"] == "1.0"  # exactly the limit
+    monkeypatch.setattr(manifest_module, "MAX_TOTAL", 3 << 20)
+    with pytest.raises(ManifestError, match=r"big\.tar\.gz: unpacks to more than 3 MiB: refused$"):
+        verify_tarball(bundle)
+    monkeypatch.setattr(manifest_module, "MAX_TOTAL", len(data) - 1)
+    with pytest.raises(ManifestError, match=r"unpacks to more than"):
+        verify_tarball(bundle)
+    monkeypatch.setattr(manifest_module, "MAX_TOTAL", 1 << 30)
+    monkeypatch.setattr(manifest_module, "MAX_MEMBER", 3 << 20)
+    assert verify_tarball(bundle)["version"] == "1.0"  # a file of exactly the limit
+    monkeypatch.setattr(manifest_module, "MAX_MEMBER", 2 << 20)
+    with pytest.raises(ManifestError, match=r"^models/big\.bin: 3145728 bytes, more than a bundle file may have "
+                                            r"\(2 MiB\): refused$"):
+        verify_tarball(bundle)
+
+
+def test_zeros_past_the_end_are_padding_only_up_to_a_mebibyte(tmp_path):
+    root, _ = small_bundle(tmp_path)
+    data = gzip.decompress(pack(root, tmp_path / "b.tar.gz").read_bytes())
+    (tmp_path / "long.tar.gz").write_bytes(gzip.compress(data + bytes(2 << 20)))
+    with pytest.raises(ManifestError, match=r"long\.tar\.gz: more than 1024 KiB after the archive's last file: "
+                                            r"refused$"):
+        verify_tarball(tmp_path / "long.tar.gz")
+
+
+def test_blocks_between_members_are_refused(tmp_path):
+    root, _ = small_bundle(tmp_path)
+    data = gzip.decompress(pack(root, tmp_path / "b.tar.gz").read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        second = tar.getmembers()[1]
+    gap = data[: second.offset] + bytes(512) + data[second.offset:]
+    (tmp_path / "gap.tar.gz").write_bytes(gzip.compress(gap))
+    with pytest.raises(ManifestError, match=rf"^{re.escape(second.name.split('/', 1)[1])}: 512 bytes before it "
+                                            r"that are no file of the archive \(tar would skip them\): refused$"):
+        verify_tarball(tmp_path / "gap.tar.gz")
+
+
+def test_signature_checks_need_ssh_keygen_and_leave_nothing_behind(tmp_path, monkeypatch):
+    root, _ = small_bundle(tmp_path / "b")
+    allowed = keys(tmp_path, "release")
+    sign(root, tmp_path / "release")
+    monkeypatch.chdir(tmp_path)
+    assert verify_dir(root, allowed)["signed_by"] == "release"
+    assert not (tmp_path / "manifest.json.sig").exists()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ManifestError, match=r"^ssh-keygen not found: install openssh-client to check signed bundles$"):
+        verify_dir(root, allowed)
