@@ -53,8 +53,9 @@ class TemplateFollower:
         pixels = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         self._templates[track] = _Template(pixels, box.w, box.h, inside.x - box.x, inside.y - box.y)
 
-    def follow(self, track: int, gray: np.ndarray, guess: Box) -> Box | None:
-        """Where the face of `track` is now, searching around `guess`; None if not found."""
+    def follow(self, track: int, gray: np.ndarray, guess: Box, min_score: float | None = None) -> Box | None:
+        """Where the face of `track` is now, searching around `guess`; None if not found (matching less than
+        `min_score`, default the follower's own)."""
         tpl = self._templates.get(track)
         if tpl is None:
             return None
@@ -75,7 +76,7 @@ class TemplateFollower:
             return None
         scores = cv2.matchTemplate(small, tpl.pixels, cv2.TM_CCOEFF_NORMED)
         _, best, _, (x, y) = cv2.minMaxLoc(scores)
-        if best < self.min_score:
+        if best < (self.min_score if min_score is None else min_score):
             return None
         return Box(round(window.x + x / scale - tpl.dx), round(window.y + y / scale - tpl.dy), tpl.width, tpl.height)
 

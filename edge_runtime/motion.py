@@ -3,8 +3,8 @@ bumped) or motion outside the faces already tracked (someone entering, a hand ta
 
 Comparing 80x60 thumbnails costs a few hundredths of a millisecond, against milliseconds for a Haar
 pass, so the pipeline can run full detection when the picture changes rather than only on a fixed
-schedule. Both comparisons are blind to the light: each thumbnail is normalised to zero mean and unit
-contrast first, so a lamp switched on is neither a cut nor motion.
+schedule. Both comparisons leave out the tracked faces and are blind to the light: each thumbnail is
+normalised to zero mean and unit contrast first, so a lamp switched on is neither a cut nor motion.
 """
 
 from __future__ import annotations
@@ -41,23 +41,27 @@ class ChangeDetector:
         self._last: np.ndarray | None = None
 
     def update(self, gray: np.ndarray, tracked: Sequence[Box] = ()) -> Change:
-        """Compare `gray` with the previous frame; motion inside `tracked` boxes (the faces followed) is ignored."""
+        """Compare `gray` with the previous frame outside the `tracked` boxes (the faces followed): their
+        moving is no cut and no motion to look at, and in a close-up they would dominate the picture."""
         thumb = cv2.resize(gray, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
-        thumb -= thumb.mean()
-        thumb /= max(float(thumb.std()), 1.0)
         last, self._last = self._last, thumb
         if last is None:
             return Change(True, None)
-        if float((thumb * last).mean()) < self.cut_below:
-            return Change(True, None)
-        if not self.motion:
-            return Change(False, None)
-        moved = np.abs(thumb - last) > self.motion
+        scene = np.ones(thumb.shape, bool)
         sx, sy = gray.shape[1] / THUMB[0], gray.shape[0] / THUMB[1]
         for box in tracked:
             b = box.grown(0.2)
-            moved[max(0, int(b.y / sy)) : max(0, int(np.ceil((b.y + b.h) / sy))),
+            scene[max(0, int(b.y / sy)) : max(0, int(np.ceil((b.y + b.h) / sy))),
                   max(0, int(b.x / sx)) : max(0, int(np.ceil((b.x + b.w) / sx)))] = False
+        if scene.mean() < 0.1:
+            # Faces fill the picture: too little background to judge.
+            return Change(False, None)
+        now, before = _normalised(thumb, scene), _normalised(last, scene)
+        if float((now * before)[scene].mean()) < self.cut_below:
+            return Change(True, None)
+        if not self.motion:
+            return Change(False, None)
+        moved = (np.abs(now - before) > self.motion) & scene
         # One moving cell is noise; motion worth a look covers a few neighbouring cells.
         moved = cv2.morphologyEx(moved.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
         points = cv2.findNonZero(moved)
@@ -68,3 +72,9 @@ class ChangeDetector:
 
     def reset(self) -> None:
         self._last = None
+
+
+def _normalised(thumb: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """The thumbnail at zero mean and unit contrast over `cells`: blind to the light."""
+    values = thumb[cells]
+    return (thumb - values.mean()) / max(float(values.std()), 1.0)

@@ -1,7 +1,8 @@
 """The per-frame pipeline: detector -> tracker -> classifier -> smoother.
 
 Full-frame detection runs every `detect_every` frames, and at once when the picture changes as a
-whole (a cut: every face is dropped first, none is followed onto the new picture). In between, the
+whole (a cut: every face that detection does not find again is dropped, none is followed onto the
+new picture). In between, the
 detector looks only where something moved outside the tracked faces (a face entering, a hand taken
 off a face), and each tracked face is followed by template matching around where its track is
 heading. New faces are found within `detect_every` frames (most in the frame they become
@@ -22,6 +23,10 @@ from edge_runtime.preprocess import preprocess_faces, to_gray
 from edge_runtime.smoother import EmaSmoother
 from edge_runtime.sources import Frame
 from edge_runtime.tracker import IouTracker, Track
+
+# Across a cut a face is kept only if its template matches a detected face this well: different faces
+# shrunk to 32 px correlate up to about 0.7, the same face after a move 0.9 and more.
+CUT_MATCH = 0.8
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,9 @@ class PipelineOptions:
     # without waiting for a confirming detection; 0 = always wait. On val faces, 4 confirms about 80 % of
     # true faces at once and none of the detector's false ones.
     confirm_score: float = 4.0
-    # A cut (full detection, every face dropped) when the picture's correlation with the last frame's
-    # falls below this; -1 = never. Within a scene it stays above 0.85 (light changes included), across
-    # a cut it falls near 0.
+    # A cut (full detection; the faces it does not find again are dropped) when the correlation of the
+    # picture outside tracked faces with the last frame's falls below this; -1 = never. Within a scene it
+    # stays above 0.85 (light changes included), across a cut it falls near 0.
     cut_below: float = 0.6
     # Motion outside tracked faces (a thumbnail cell changing by this much of the picture's contrast)
     # makes the detector look there in that frame; 0 = off.
@@ -153,7 +158,6 @@ class Pipeline:
         o = self.options
         gray = frame.gray
         change = self.change.update(gray, [t.box for t in self.tracker.tracks])
-        ended = self.tracker.drop([t.id for t in self.tracker.tracks]) if change.cut else []
         full = change.cut or self._since_full >= o.detect_every - 1
         self._since_full = 0 if full else self._since_full + 1
         followed = {}
@@ -161,8 +165,11 @@ class Pipeline:
             box = self.follower.follow(track.id, gray, track.predicted())
             if box is not None:
                 followed[track.id] = box
+        ended = []
         if full:
             detections = self.detector.detect(gray)
+            if change.cut:
+                ended = self._cut(gray, detections, followed)
         else:
             detections = self._confirm(gray, followed)
             if change.moving is not None:
@@ -184,6 +191,23 @@ class Pipeline:
         faces = self._classify(frame, shown, still)
         self._frames += 1
         return FrameResult(frame.index, frame.timestamp, faces, full)
+
+    def _cut(self, gray, detections: list[Box], followed: dict[int, Box]) -> list[Track]:
+        """The picture changed as a whole: a face is kept only where the full detection finds a face that its
+        template matches (one that moved far between two frames of a slow camera is found again there); the
+        others are gone at once, and none out of sight comes back, so no face of the last scene is followed
+        onto the new picture."""
+        gone = []
+        for track in self.tracker.tracks:
+            found = (self.follower.follow(track.id, gray, d, min_score=CUT_MATCH) for d in detections)
+            box = next((b for b in found if b is not None), None)
+            if box is None:
+                gone.append(track.id)
+                followed.pop(track.id, None)
+            else:
+                followed[track.id] = box
+        self.tracker.lost.clear()
+        return self.tracker.drop(gone)
 
     def _verified(self, gray, detections: list[Box]) -> list[Box]:
         """The detections, less those that would start a track (they lie on no tracked face) and that the

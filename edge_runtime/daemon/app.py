@@ -102,7 +102,10 @@ class Daemon:
                     # A change that came before this frame first: "online" precedes the faces of its first frame.
                     self._camera_changes(before=item.frame.index)
                     self._process(item)
-                self._camera_changes()
+                else:
+                    # Only with no frame waiting: a file's end ("offline") must not reset the pipeline before
+                    # the frames read ahead of it are processed.
+                    self._camera_changes()
                 now = time.monotonic()
                 if self.notifier.watchdog_interval and now >= next_ping:
                     self.notifier.watchdog()

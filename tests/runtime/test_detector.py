@@ -56,7 +56,7 @@ def test_detection_in_a_region_finds_the_faces_there_at_the_sizes_asked_for(scen
 
 def test_a_second_cascade_confirms_the_faces_and_not_what_is_no_face(scene):
     gray, truth = scene
-    detector = HaarDetector()
+    detector = HaarDetector(HaarOptions(verify_cascade="haarcascade_frontalface_alt2.xml"))
     boxes = [max(detector.detect(gray), key=t.iou) for t in truth]
     assert all(detector.verify(gray, b) for b in boxes)
     # The same place with the face's pixels shuffled (same brightness and contrast, no face).
