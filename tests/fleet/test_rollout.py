@@ -131,6 +131,21 @@ def test_canary_first_rollout_with_rollback_and_status(tools, devices, make_bund
     assert re.search(r"^dev2 +: .* failed=1 .* rescued=1", unhealthy.stdout, re.MULTILINE)
     assert current(devs[1]) == "releases/1.1.0" and "1.3.0" not in os.listdir(devs[1].prefix / "releases")
 
+    # The lock `fer-edge deploy` holds on a device: while someone else holds it, the install waits, then gives up.
+    holder = subprocess.Popen(["flock", str(devs[2].prefix / ".deploy.lock"), "sleep", "120"])
+    try:
+        tools.wait_until(lambda: subprocess.run(["flock", "-n", str(devs[2].prefix / ".deploy.lock"), "true"])
+                         .returncode, 10, "the lock to be held")
+        locked = subprocess.run([tools.need("ansible-playbook"), "-i", str(inv), str(PLAYBOOK), "--limit", "dev3",
+                                 "-e", f"fer_edge_bundle={newer}", "-e", "fer_edge_lock_timeout=1"],
+                                capture_output=True, text=True, timeout=600)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert locked.returncode == 2, locked.stdout[-3000:]
+    assert re.search(r"TASK \[fer_edge : Install the release with its install.sh\] \**\nfatal: \[dev3\]", locked.stdout)
+    assert current(devs[2]) == "releases/1.1.0"
+
     # A device whose daemon is gone is a line that says so, and the exit status says not all is well.
     nobody = dataclasses.replace(devs[1], name="dev9", http_port=tools.free_port())  # no daemon on its port
     gone = tools.write_inventory(tmp_path / "with-gone.ini", [devs[0], nobody], devices.key, token_file)
