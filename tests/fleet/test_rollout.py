@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 PLAYBOOK = Path(__file__).resolve().parents[2] / "fleet" / "ansible" / "deploy.yml"
 
 
@@ -46,6 +48,7 @@ def current(device) -> str:
     return os.readlink(device.prefix / "current")
 
 
+@pytest.mark.slow
 def test_canary_first_rollout_with_rollback_and_status(tools, devices, make_bundle, ansible_env, token_file,
                                                        daemon, tmp_path):
     devs = devices(3)
