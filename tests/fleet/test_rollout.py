@@ -169,3 +169,35 @@ def test_an_unreachable_canary_stops_the_rollout(tools, make_bundle, ansible_env
     assert rows["dev1"][0] == "unreachable" and "Connection refused" in rows["dev1"][3]
     assert rows["dev2"][0] == "not reached"
     assert result.stderr.strip() == "fer-edge fleet: rollout of 1.0.0 stopped at dev1 (unreachable)"
+
+
+def test_a_bundle_whose_own_install_sh_lies_never_runs_on_the_device(tools, devices, make_bundle, ansible_env,
+                                                                     token_file, tmp_path):
+    """The bundle's install.sh is part of what is checked: the controller's verifier runs first, so a
+    tampered install.sh (here one that says every check passed, and leaves a mark) never runs."""
+    import io
+    import tarfile
+
+    (dev,) = devices(1)
+    inv = tools.write_inventory(tmp_path / "cameras.ini", [dev], devices.key, token_file)
+    mark = tmp_path / "install.sh-ran"
+    hostile = tmp_path / "hostile.tar.gz"
+    lie = f"#!/bin/sh\ntouch {mark}\necho 'all files match'\nexit 0\n".encode()
+    with tarfile.open(make_bundle("1.0.0")) as src, tarfile.open(hostile, "w:gz", format=tarfile.GNU_FORMAT) as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None
+            if member.name.endswith("/install.sh"):
+                data, member.size = lie, len(lie)
+            dst.addfile(member, io.BytesIO(data) if data is not None else None)
+
+    # `fer-edge fleet deploy` checks a bundle on the controller before it goes out: refused here already.
+    refused = fleet("deploy", str(hostile), "-i", str(inv))
+    assert refused.returncode == 1 and "install.sh: changed" in refused.stderr, refused.stdout + refused.stderr
+    # Plain ansible-playbook (someone's own Ansible tree) sends it: the device checks it with the controller's
+    # verifier before any file of the bundle runs.
+    result = subprocess.run([tools.need("ansible-playbook"), "-i", str(inv), str(PLAYBOOK),
+                             "-e", f"fer_edge_bundle={hostile}"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr
+    assert "controller's verifier" in result.stdout and "install.sh: changed" in result.stdout, result.stdout[-3000:]
+    assert not mark.exists()
+    assert not (dev.prefix / "current").exists()
