@@ -138,7 +138,10 @@ def test_a_bundled_model_and_its_metadata_are_checked(tmp_path):
 def test_a_changed_or_unlisted_bundled_model_is_refused(tmp_path):
     root = bundle_with_model(tmp_path)
     (root / "models" / "m.tflite").write_bytes(b"model bytez")
-    with pytest.raises(ManifestError, match=r"m\.tflite: sha256 .* does not match the bundle manifest"):
+    with pytest.raises(ManifestError, match=r"m\.tflite: sha256 [0-9a-f]{12}\.\.\. does not match the bundle manifest "
+                                            r".*manifest\.json \([0-9a-f]{12}\.\.\.\): the file changed after "
+                                            r"the bundle was made; refusing to load it\. Reinstall or redeploy the "
+                                            r"bundle\.$"):
         check_model(root / "models" / "m.tflite")
     (root / "models" / "other.tflite").write_bytes(b"x")
     with pytest.raises(ManifestError, match=r"other\.tflite: refusing to load a model that its bundle's manifest"):
