@@ -35,11 +35,16 @@ def test_detect_on_the_bundled_sample_finds_and_names_the_faces():
         assert len({r["track"] for r in rows_of_face}) == 1
         assert len(rows_of_face) >= 0.6 * len(frames)
     assert len(rows) >= 0.85 * sum(len(f) for f in frames)
-    # The happy and surprised faces are named right on nearly every frame. The third face is neutral in
-    # FER2013, but both shipped models read it as angry (0.43 angry, 0.26 neutral, 0.20 sad on average):
-    # a model error, stated here so that any change in what the runtime says about that face shows.
+    # The happy and surprised faces are named right on nearly every frame.
     assert [f["label"] for f in truth["faces"]] == ["happy", "surprise", "neutral"]
-    said = {0: "happy", 1: "surprise", 2: "angry"}
-    for face, label in said.items():
+    for face in (0, 1):
+        label = truth["faces"][face]["label"]
         hits = sum(r["label"] == label for r in matched[face])
-        assert hits >= 0.9 * len(matched[face]), (face, label, hits)
+        assert hits >= 0.9 * len(matched[face]), (label, hits)
+    # The third face is neutral in FER2013; the shipped models read it between neutral and angry (about 0.3
+    # each at first, then angry leads by more than the hysteresis). Its smoothed label may change once,
+    # neutral to angry, and never flickers back: stated so that any other change in what the runtime says
+    # about that face shows.
+    third = [r["label"] for r in sorted(matched[2], key=lambda r: r["frame"])]
+    assert set(third) <= {"neutral", "angry"} and third[-1] == "angry", third
+    assert sum(a != b for a, b in zip(third, third[1:])) <= 1, third
