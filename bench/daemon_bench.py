@@ -83,7 +83,9 @@ def run(video: Path, minutes: float, warmup: float, interval: float, extra: list
                 pass
             time.sleep(0.02)
         samples = []
-        end = started + minutes * 60
+        # The measured run starts when the daemon is healthy: on a loaded machine start-up alone can take
+        # longer than a short run, which left no sample after the warm-up.
+        end = started + healthy_after + minutes * 60
         while time.monotonic() < end:
             time.sleep(min(interval, max(0.0, end - time.monotonic())))
             counts = processed_frames(base)
@@ -97,7 +99,7 @@ def run(video: Path, minutes: float, warmup: float, interval: float, extra: list
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    after = [s for s in samples if s["t"] >= warmup]
+    after = [s for s in samples if s["t"] >= healthy_after + warmup]
     if len(after) < 2:
         raise RuntimeError(f"run too short for a {warmup} s warm-up: {len(samples)} samples")
     first, last = after[0], after[-1]
