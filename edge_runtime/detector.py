@@ -37,9 +37,11 @@ class FaceDetector(abc.ABC):
         a track; a detector without one says yes."""
         return True
 
-    def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None) -> list[Box]:
+    def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None,
+                  fine: bool = False) -> list[Box]:
         """The faces inside `region` of `gray` (in `gray`'s coordinates) whose side lies within `sizes`
-        (smallest, largest) when given: a look at part of a frame, where something moved or a face is expected."""
+        (smallest, largest) when given: a look at part of a frame, where something moved or a face is expected.
+        fine: look harder than a full-frame pass would (a detector that shrinks frames looks at full resolution)."""
         window = region.clipped(gray.shape[1], gray.shape[0])
         if window is None:
             return []
@@ -123,15 +125,17 @@ class HaarDetector(FaceDetector):
         min_side = max(self.window, round(o.min_size * scale))
         return [b.scaled(1.0 / scale) for b in self._run(small, min_side)]
 
-    def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None) -> list[Box]:
-        """As FaceDetector.detect_in, at the scale of a full-frame detection of `gray` (never at full
-        resolution, which would cost more than the full-frame pass), trying only the face sizes asked for."""
+    def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None,
+                  fine: bool = False) -> list[Box]:
+        """As FaceDetector.detect_in, at the scale of a full-frame detection of `gray` (at full resolution only
+        when `fine`: over a large region that costs more than the full-frame pass), trying only the face sizes
+        asked for."""
         _check_gray(gray)
         window = region.clipped(gray.shape[1], gray.shape[0])
         if window is None:
             return []
         o = self.options
-        scale = min(1.0, o.detect_width / gray.shape[1]) if o.detect_width else 1.0
+        scale = min(1.0, o.detect_width / gray.shape[1]) if o.detect_width and not fine else 1.0
         small = _resize(gray[window.y : window.y + window.h, window.x : window.x + window.w], scale)
         lo, hi = (o.min_size, 0) if sizes is None else (max(o.min_size, sizes[0]), sizes[1])
         boxes = self._run(small, max(self.window, round(lo * scale)), round(hi * scale))

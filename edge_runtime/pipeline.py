@@ -170,6 +170,7 @@ class Pipeline:
             detections = self.detector.detect(gray)
             if change.cut:
                 ended = self._cut(gray, detections, followed)
+            detections += self._look_again(gray, detections, followed)
         else:
             detections = self._confirm(gray, followed)
             if change.moving is not None:
@@ -216,6 +217,23 @@ class Pipeline:
         return [d for d in detections
                 if any(d.iou(b) >= self.options.iou_threshold or d.overlap(b) >= 0.5 for b in tracked)
                 or self.detector.verify(gray, d)]
+
+    def _look_again(self, gray, detections: list[Box], followed: dict[int, Box]) -> list[Box]:
+        """Followed faces the shrunken full frame missed, looked for at full resolution where the follower puts
+        them (a window of one face, so it costs little): a face the cascade finds only weakly stays confirmed by
+        the detector instead of ending after detections_missed full detections."""
+        th = self.options.iou_threshold
+        found = []
+        for track in self.tracker.tracks:
+            guess = followed.get(track.id)
+            if guess is None or any(d.iou(guess) >= th or d.iou(track.predicted()) >= th for d in detections):
+                continue
+            side = max(guess.w, guess.h)
+            near = self.detector.detect_in(gray, guess.grown(0.25), (round(side * 0.7), round(side * 1.4)), fine=True)
+            best = max(near, key=guess.iou, default=None)
+            if best is not None and guess.iou(best) >= th:
+                found.append(best)
+        return found
 
     def _confirm(self, gray, followed: dict[int, Box]) -> list[Box]:
         """Between full detections, new faces not yet confirmed are looked for again where they are."""
