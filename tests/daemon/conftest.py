@@ -4,8 +4,6 @@ loopback, and helpers that run the daemon in-process or as `fer-edge run`."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,34 +23,16 @@ from edge_runtime.classifier import default_model_path
 from edge_runtime.daemon.app import Daemon
 from edge_runtime.daemon.config import load_config
 from edge_runtime.sources import Frame, Source, SourceError, gray_frame
+from tests.support import free_port, need_tool, wait_until
 
 SAMPLE = Path(__file__).resolve().parents[2] / "edge_runtime" / "samples" / "faces.mp4"
 
 
-def need_binary(name: str) -> str:
-    """The path of an apt-installed tool; skipped without it on a developer machine, a failure in CI."""
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed: .ci/run installs it with apt-get")
-    pytest.skip(f"{name} is not installed (apt-get install {name}); CI installs it")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+need_binary = need_tool  # the name this area's tests use
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return wait_until(predicate, timeout, what, interval)
 
 
 def http_get(url: str, headers: dict | None = None, timeout: float = 3.0) -> tuple[int, bytes]:

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from edge_runtime.release.bundle import BundleOptions, build_bundle, build_own_wheel
+from tests.support import free_port, need_tool, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "fer_cnn_int8.tflite"
@@ -28,30 +28,7 @@ SAMPLE = REPO / "edge_runtime" / "samples" / "faces.mp4"
 DEVICE_PYTHON = getattr(sys, "_base_executable", sys.executable)
 
 
-def need(name: str) -> str:
-    """An installed tool; skipped without it on a developer machine, a failure in CI (.ci/run installs it)."""
-    path = shutil.which(name) or shutil.which(name, path=f"{Path(sys.executable).parent}:/usr/sbin")
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed: .ci/run installs it")
-    pytest.skip(f"{name} is not installed (.ci/run installs it)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+need = need_tool  # the name this area's tests use
 
 
 @pytest.fixture(scope="session")
