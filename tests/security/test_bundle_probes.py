@@ -249,7 +249,7 @@ def test_a_second_deploy_waits_for_the_first_then_refuses_clearly(make_bundle, s
     prefix = tmp_path / "device" / "fer-edge"
     prefix.mkdir(parents=True)
     # Another deploy holds the device's lock (the same flock the deploy takes there).
-    holder = subprocess.Popen(["flock", str(prefix / ".deploy.lock"), "sleep", "60"])
+    holder = subprocess.Popen(["flock", "-o", str(prefix / ".deploy.lock"), "sleep", "60"])
     try:
         deadline = 50
         while deadline and subprocess.run(["flock", "-n", str(prefix / ".deploy.lock"), "true"]).returncode == 0:
@@ -268,7 +268,7 @@ def test_a_second_deploy_waits_for_the_first_then_refuses_clearly(make_bundle, s
     assert not (prefix / "incoming").exists() and not (prefix / "releases").exists()
 
     # A lock that is let go in time: the deploy waits for it, then goes through.
-    holder, deadline = subprocess.Popen(["flock", str(prefix / ".deploy.lock"), "sleep", "3"]), 50
+    holder, deadline = subprocess.Popen(["flock", "-o", str(prefix / ".deploy.lock"), "sleep", "3"]), 50
     while subprocess.run(["flock", "-n", str(prefix / ".deploy.lock"), "true"]).returncode == 0 and deadline:
         deadline -= 1
         subprocess.run(["sleep", "0.1"])
