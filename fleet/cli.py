@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from edge_runtime.cli import CommandError, add_command
+from edge_runtime.cli_helpers import CommandError, add_command
 
 INVENTORY_HELP = "Ansible inventory (INI, YAML or a script) whose group fer_edge lists the cameras"
 

@@ -50,3 +50,11 @@ def test_the_cli_prints_the_same_figures_as_json(result, capsys):
     table = format_robustness(printed).splitlines()
     assert [line.split()[0] for line in table[1:]] == ["clean", *CONDITIONS, "mean"]
     assert table[-1].split()[1:] == [f"{printed['mean']:.4f}", f"{printed['retention']:.3f}"]
+
+
+def test_robustness_refuses_options_it_would_ignore(capsys):
+    for extra in (["--tta", "flip"], ["--report", "somewhere"]):
+        rc = main(["evaluate", "--model", str(SHIPPED_INT8), "--data", str(VAL_SAMPLE), "--split", "train",
+                   "--robustness", *extra])
+        assert rc != 0
+        assert "--robustness measures single-crop accuracy" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.cli import CommandError
+from edge_runtime.cli_helpers import CommandError
 from edge_runtime.interpreter import EdgeTpuError, ModelError
 from edge_runtime.metadata import MetadataError
 from edge_runtime.preprocess import preprocess_face
@@ -36,6 +36,9 @@ def evaluate_command(args) -> int:
     if not split.labelled:
         return _write_submission(predictor, split, args)
     if args.robustness:
+        if args.tta or args.report:
+            raise CommandError("--robustness measures single-crop accuracy per condition and prints it: "
+                               "it takes neither --tta nor --report")
         return _robustness_command(predictor, split, split_name, args)
     from train.report import write_report
 
