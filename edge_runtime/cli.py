@@ -68,6 +68,11 @@ def add_detect_command(sub) -> None:
     p.add_argument("--verify-cascade", default=haar.verify_cascade, metavar="XML",
                    help="a second cascade that must also find a new face before it is tracked, '' = none "
                    f"(default {haar.verify_cascade})")
+    p.add_argument("--verify-model", default=haar.verify_model, metavar="TFLITE",
+                   help="face / not-face model that vets each new detection before it is tracked, '' = none "
+                   "(default: the verifier shipped with fer-edge)")
+    p.add_argument("--verify-threshold", type=float, default=haar.verify_threshold, metavar="P",
+                   help=f"least P(face) the verifier must give a new detection (default {haar.verify_threshold})")
     p.add_argument("--smoothing", type=float, default=pipe.smoothing, metavar="SECONDS",
                    help=f"per-face smoothing time constant, 0 = off (default {pipe.smoothing})")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the model and OpenCV (default 1)")
@@ -100,7 +105,9 @@ def cmd_detect(args) -> int:
         classifier = Classifier(model, num_threads=args.threads, device=args.device)
         detector = HaarDetector(HaarOptions(cascade=args.cascade, scale_factor=args.scale_factor,
                                             min_neighbors=args.min_neighbors, min_size=args.min_size,
-                                            detect_width=args.detect_width, verify_cascade=args.verify_cascade))
+                                            detect_width=args.detect_width, verify_cascade=args.verify_cascade,
+                                            verify_model=args.verify_model,
+                                            verify_threshold=args.verify_threshold))
         pipeline = Pipeline(detector, classifier, PipelineOptions(
             detect_every=args.detect_every, smoothing=args.smoothing, cut_below=args.cut_below, motion=args.motion,
             follow_score=args.follow_score, confirm_score=args.confirm_score))

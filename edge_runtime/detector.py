@@ -16,6 +16,9 @@ import cv2
 import numpy as np
 
 from edge_runtime.boxes import Box
+from edge_runtime.interpreter import ModelError
+from edge_runtime.metadata import MetadataError
+from edge_runtime.verifier import DEFAULT_THRESHOLD, SHIPPED_VERIFIER, FaceVerifier
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -61,13 +64,16 @@ class HaarOptions:
     detect_width: int = 320
     equalize: bool = True
     # A second cascade that must also find a new face before it is tracked ("" = none), with its minNeighbors.
-    # Two cascades' false faces rarely coincide: on the dynamic-scene video OpenCV's alt2 cascade
-    # (haarcascade_frontalface_alt2.xml) confirmed 269 of 273 true detections of the default one and none of
-    # its 8 false ones (a background of blocks the default cascade takes for a face in every frame). Off by
-    # default: it also refuses faces the default cascade finds only weakly, such as the third face of the
-    # bundled sample video, and costs recall (0.985 -> 0.950 on the dynamic-scene video).
+    # Off by default: OpenCV's alt2 cascade shares the default one's taste for blocks and texture on some
+    # backdrops, refuses faces the default cascade finds only weakly (the third face of the bundled sample
+    # video), and cost recall (0.985 -> 0.950 on the dynamic-scene video); the verifier below does better.
     verify_cascade: str = ""
     verify_neighbors: int = 3
+    # The face verifier (edge_runtime/verifier.py): a tiny int8 CNN that must give a new detection at least
+    # verify_threshold P(face) before it starts a track. None = the one shipped in edge_runtime/models,
+    # "" = none (every detection may start a track).
+    verify_model: str | None = None
+    verify_threshold: float = DEFAULT_THRESHOLD
 
     def check(self) -> None:
         problems = []
@@ -79,6 +85,8 @@ class HaarOptions:
             problems.append(f"min_size must be >= 1 pixel (got {self.min_size})")
         if self.verify_neighbors < 0:
             problems.append(f"verify_neighbors must be >= 0 (got {self.verify_neighbors})")
+        if not 0.0 <= self.verify_threshold <= 1.0:
+            problems.append(f"verify_threshold must be between 0 and 1 (got {self.verify_threshold})")
         if self.detect_width < 0:
             problems.append(f"detect_width must be >= 0 (got {self.detect_width})")
         if problems:
@@ -114,7 +122,13 @@ class HaarDetector(FaceDetector):
         self.window = max(self.cascade.getOriginalWindowSize())
         o = self.options
         self.second = HaarDetector(replace(o, cascade=o.verify_cascade, min_neighbors=o.verify_neighbors,
-                                           verify_cascade="")) if o.verify_cascade else None
+                                           verify_cascade="", verify_model="")) if o.verify_cascade else None
+        self.verifier = None
+        if o.verify_model != "":
+            try:
+                self.verifier = FaceVerifier(o.verify_model or SHIPPED_VERIFIER, o.verify_threshold)
+            except (ModelError, MetadataError) as exc:
+                raise DetectorError(f"face verifier: {exc}") from exc
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         _check_gray(gray)
@@ -142,7 +156,10 @@ class HaarDetector(FaceDetector):
         return [b.scaled(1.0 / scale).shifted(window.x, window.y) for b in boxes]
 
     def verify(self, gray: np.ndarray, box: Box) -> bool:
-        """Whether the second cascade (verify_cascade) finds a face of about the same size where `box` is."""
+        """Whether the face verifier takes the crop at `box` for a face and the second cascade (verify_cascade),
+        when there is one, finds a face of about the same size there."""
+        if self.verifier is not None and not self.verifier.is_face(gray, box.as_list()):
+            return False
         if self.second is None:
             return True
         side = max(box.w, box.h)

@@ -1,4 +1,5 @@
-"""Workstation commands: `data stats`, `train`, `evaluate`, `predict` (need the [train] extra)."""
+"""Workstation commands: `data stats`, `train`, `evaluate`, `predict`, `publish`, `verifier train` (need the
+[train] extra)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import shlex
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from edge_runtime.cli_helpers import CommandError, add_command
 from train.data import FORMATS, DataError
@@ -100,6 +103,31 @@ def cmd_publish(args) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"published {target} with model card {target.with_suffix('.json')}")
+    return 0
+
+
+def cmd_verifier_train(args) -> int:
+    tensorflow_env()
+    need_train_extra()
+    from train.verifier import VerifierConfig, cli_command, format_figures, train_verifier
+
+    ds = load_for_command(args.data, args.format, args.skip_bad)
+    try:
+        faces = ds.split("train").images
+        val = ds.split(args.val_split).images if args.val_split in ds.splits else None
+    except DataError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.faces:
+        faces = faces[np.random.default_rng(args.seed).permutation(len(faces))[: args.faces]]
+    cfg = VerifierConfig(epochs=args.epochs, seed=args.seed, threshold=args.threshold)
+    try:
+        figures = train_verifier(faces, val, Path(args.out), cfg, command=cli_command(), data_path=args.data,
+                                 verbose=1 if sys.stderr.isatty() else 2)
+    except (RuntimeError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"{Path(args.out) / 'face_verifier_int8.tflite'}: int8 face verifier, its figures (crops it did not "
+          f"train on; FER2013 {args.val_split} faces):")
+    print(format_figures(figures))
     return 0
 
 
@@ -198,3 +226,22 @@ def register(sub) -> None:
     pu.add_argument("--name", default="fer_cnn")
     pu.add_argument("--models", default="models", help="where shipped models live (default models/)")
     pu.set_defaults(func=cmd_publish)
+
+    from train.verifier import VerifierConfig
+
+    v = VerifierConfig()
+    ver = add_command(sub, "verifier", help="The face verifier that vets each new Haar detection.",
+                      example="fer-edge verifier train --data ../shared/fer2013 --out runs/verifier")
+    ver_sub = ver.add_subparsers(dest="verifier_command", metavar="ACTION", required=True)
+    vt = add_command(ver_sub, "train", help="Train the face / not-face CNN on FER2013 train faces and the windows the "
+                     "cascade accepts on generated backdrops, convert it to int8 and measure it.",
+                     example="fer-edge verifier train --data ../shared/fer2013 --out runs/verifier")
+    _data_args(vt)
+    vt.add_argument("--out", required=True, help="folder for face_verifier.keras and face_verifier_int8.tflite")
+    vt.add_argument("--faces", type=int, default=0, help="use this many train faces (default 0: all)")
+    vt.add_argument("--epochs", type=int, default=v.epochs, help=f"default {v.epochs}")
+    vt.add_argument("--threshold", type=float, default=v.threshold,
+                    help=f"P(face) a detection needs, recorded in the metadata and measured (default {v.threshold})")
+    vt.add_argument("--val-split", default="val", help="faces of unseen people to measure on (default val)")
+    vt.add_argument("--seed", type=int, default=v.seed)
+    vt.set_defaults(func=cmd_verifier_train)

@@ -157,6 +157,10 @@ class DetectionConfig(Section):
     scale_factor: float = Field(_HAAR.scale_factor, gt=1.0, le=2.0)
     verify_cascade: str = Field(_HAAR.verify_cascade, max_length=4096, description="a second Haar cascade (bundled "
                                 "name or path) that must also find a new face before it is tracked; '' = none")
+    verify_model: str | None = Field(_HAAR.verify_model, max_length=4096, description="face / not-face .tflite "
+                                     "that vets each new detection; null = the shipped verifier, '' = none")
+    verify_threshold: float = Field(_HAAR.verify_threshold, ge=0, le=1,
+                                    description="least P(face) the verifier must give a new detection")
     smoothing: float = Field(_PIPE.smoothing, ge=0, le=60)
     cut_below: float = Field(_PIPE.cut_below, ge=-1, le=1, description="a cut (faces dropped, full detection) "
                              "when the picture's correlation with the last frame falls below this; -1 = never")
@@ -174,10 +178,18 @@ class DetectionConfig(Section):
             raise ValueError("no such model file")
         return value
 
+    @field_validator("verify_model")
+    @classmethod
+    def _verifier_exists(cls, value: str | None) -> str | None:
+        if value and not Path(value).is_file():
+            raise ValueError("no such model file")
+        return value
+
     def haar_options(self) -> HaarOptions:
         return HaarOptions(scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
                            min_size=self.min_size, detect_width=self.detect_width,
-                           verify_cascade=self.verify_cascade)
+                           verify_cascade=self.verify_cascade, verify_model=self.verify_model,
+                           verify_threshold=self.verify_threshold)
 
     def pipeline_options(self) -> PipelineOptions:
         return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,
@@ -372,7 +384,8 @@ def _yaml_lines(root) -> dict[tuple, int]:
 
 
 # Keys whose value is a path: in a file, a relative one is relative to the file's folder.
-PATH_KEYS = (("camera", "source"), ("detection", "model"), ("jsonl", "path"), ("http", "token", "file"),
+PATH_KEYS = (("camera", "source"), ("detection", "model"), ("detection", "verify_model"), ("jsonl", "path"),
+             ("http", "token", "file"),
              ("mqtt", "password", "file"))
 
 

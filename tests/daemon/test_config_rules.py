@@ -264,3 +264,18 @@ def test_nesting_up_to_the_limit_is_read(tmp_path):
 
     assert not any("nested deeper" in p for p in problems(tmp_path, nested(32)))
     assert "nested deeper than 32 levels" in problems(tmp_path, nested(33))[0]
+
+
+def test_the_face_verifier_settings_reach_the_detector_and_a_relative_path_is_the_files(tmp_path):
+    model = tmp_path / "models" / "my_verifier.tflite"
+    model.parent.mkdir()
+    model.write_bytes(b"x")
+    path = tmp_path / "c.yaml"
+    path.write_text("detection:\n  verify_model: models/my_verifier.tflite\n  verify_threshold: 0.35\n")
+    haar = load_config(path).detection.haar_options()
+    assert (haar.verify_model, haar.verify_threshold) == (str(model), 0.35)
+    assert load_config(None, {"detection": {"verify_model": ""}}).detection.haar_options().verify_model == ""
+    assert load_config(None).detection.haar_options().verify_model is None  # the shipped verifier
+    found = _problems(None, {"detection": {"verify_model": str(tmp_path / "nope.tflite"), "verify_threshold": 1.01}})
+    assert [p.split(":")[0] for p in found] == ["detection.verify_model", "detection.verify_threshold"]
+    assert "no such model file" in found[0]

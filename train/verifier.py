@@ -1,0 +1,152 @@
+"""The face verifier: a tiny CNN that says whether a crop the Haar cascade found is a face.
+
+`fer-edge verifier train` makes it from FER2013 training faces (train.verifier_data has the crops),
+converts it to full-integer int8 with the project's converter, and measures the int8 build on crops it
+did not train on and on FER2013 val faces (people it never saw). The runtime
+(edge_runtime/verifier.py) runs it once on each detection that would start a new track.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_runtime.metadata import write_json_atomic
+from edge_runtime.verifier import FACE, LABELS
+from train.verifier_data import VerifierData, make_verifier_data
+
+ARCH = "face_verifier"
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    size: int = 32
+    epochs: int = 12
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    holdout: float = 0.1
+    seed: int = 0
+    # The runtime's default threshold on P(face), written to the metadata; measured below it.
+    threshold: float = 0.2
+
+
+def build_model(size: int = 32):
+    """~0.8 M multiply-adds: four 3x3 convolutions (8-16-32-32 channels) with pooling, global average, softmax."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((size, size, 1), name="face")
+    x = layers.Rescaling(1.0 / 255.0)(inputs)
+    for i, channels in enumerate((8, 16, 32, 32)):
+        x = layers.Conv2D(channels, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        if i < 3:
+            x = layers.MaxPooling2D()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(len(LABELS), activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=ARCH)
+
+
+def _split(data: VerifierData, holdout: float) -> tuple[VerifierData, VerifierData]:
+    n = int(round(len(data) * holdout))
+    return (VerifierData(data.crops[n:], data.labels[n:]), VerifierData(data.crops[:n], data.labels[:n]))
+
+
+def rates(p_face: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+    """Share of faces kept and of non-faces let through at P(face) >= threshold."""
+    kept = p_face >= threshold
+    faces, others = labels == 1, labels == 0
+    return {"threshold": threshold, "faces": int(faces.sum()), "non_faces": int(others.sum()),
+            "faces_kept": float(kept[faces].mean()) if faces.any() else None,
+            "non_faces_passed": float(kept[others].mean()) if others.any() else None}
+
+
+def train_verifier(train_faces: np.ndarray, val_faces: np.ndarray | None, out: Path,
+                   cfg: VerifierConfig | None = None, *, command: str = "", data_path: str = "",
+                   verbose: int = 2) -> dict:
+    """Train, save OUT/face_verifier.keras, convert OUT/face_verifier_int8.tflite; return the int8 build's figures."""
+    import keras
+
+    from convert import tflite
+    from convert.calibration import CalibrationSet
+    from edge_runtime.classifier import Classifier
+
+    cfg = cfg or VerifierConfig()
+    # SavedModel export logs every asset it writes at INFO.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    keras.utils.set_random_seed(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    data = make_verifier_data(train_faces, size=cfg.size, seed=cfg.seed)
+    fit, held = _split(data, cfg.holdout)
+    model = build_model(cfg.size)
+    steps = cfg.epochs * -(-len(fit) // cfg.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps)
+    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(fit.crops[..., None].astype(np.float32), fit.labels, batch_size=cfg.batch_size, epochs=cfg.epochs,
+              validation_data=(held.crops[..., None].astype(np.float32), held.labels), verbose=verbose)
+    keras_path = out / f"{ARCH}.keras"
+    model.save(keras_path)
+    meta = {
+        "name": ARCH, "arch": ARCH, "labels": list(LABELS),
+        "preprocessing": {"size": cfg.size, "margin": 0.0, "color": "gray"},
+        "threshold": cfg.threshold,
+        "training": {"command": command, "data": data_path, "config": asdict(cfg),
+                     "crops": len(data), "faces": int(data.labels.sum()), "non_faces": int((data.labels == 0).sum()),
+                     "multiply_adds": multiply_adds(model)},
+    }
+    write_json_atomic(keras_path.with_suffix(".json"), meta)
+
+    source = tflite.load_source(keras_path)
+    rng = np.random.default_rng(cfg.seed)
+    sample = fit.crops[rng.choice(len(fit), min(600, len(fit)), replace=False)]
+    sample[0] = np.clip(sample[0].astype(np.int32) * 255 // max(1, int(sample[0].max())), 0, 255)
+    sample[0].flat[0] = 255  # the calibrated input range must reach 255 for the exact input scale
+    calibration = CalibrationSet(out / "calibration (generated crops)", sample, (), None)
+    int8_path = out / f"{ARCH}_int8.tflite"
+    content = tflite.to_tflite(source, "int8", io="int8", calibration=calibration)
+    int8_meta = tflite.write_model(content, int8_path, source, "int8", io="int8", calibration=calibration)
+    verifier = Classifier(int8_path, batch_size=256)
+    face = LABELS.index(FACE)
+    figures = {"holdout": rates(verifier.predict(held.crops)[:, face], held.labels, cfg.threshold)}
+    if val_faces is not None:
+        small = np.stack([_resize(f, cfg.size) for f in val_faces])
+        figures["fer_val_faces"] = rates(verifier.predict(small)[:, face], np.ones(len(small), np.uint8),
+                                         cfg.threshold)
+    int8_meta.update(threshold=cfg.threshold, evaluation=figures, training=meta["training"])
+    write_json_atomic(int8_path.with_suffix(".json"), int8_meta)
+    return figures
+
+
+def _resize(face: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def multiply_adds(model) -> int:
+    """Multiply-adds of one crop through the convolutions and the dense layer."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * c_out * kh * kw * layer.input.shape[-1]
+        elif kind == "Dense":
+            total += layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def cli_command() -> str:
+    return "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+
+
+def format_figures(figures: dict) -> str:
+    return json.dumps(figures, indent=2)
