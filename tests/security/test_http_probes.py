@@ -211,7 +211,9 @@ def test_head_answers_like_get_without_a_body(server, path):
     assert (status, body) == (get_status, b"") and get_body
     assert headers["Content-Type"] == get_headers["Content-Type"]
     if path == "/healthz":
-        assert int(headers["Content-Length"]) == len(get_body)
+        # The length a GET would have had: the body's last_frame_age (0.03 or 0.123 s) differs between the two
+        # requests by a few digits on a busy machine, so allow those, not a 0 or a stale length.
+        assert abs(int(headers["Content-Length"]) - len(get_body)) <= 5
 
 
 def test_other_methods_are_refused(server):
