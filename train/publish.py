@@ -20,7 +20,16 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
     meta = read_metadata(model)
     metrics = json.loads(metrics_file.read_text())
     target = models_dir / f"{name}.keras"
-    write_atomic(target, _without_training_state(model))
+    card = dict(meta)
+    # Before the target is replaced: a run may continue the very model it replaces (--init models/NAME.keras).
+    _record_init(card, target)
+    run_sha256 = sha256_file(model)
+    previous = read_metadata(target, required=False) if target.exists() else {}
+    # Publishing the same run again (to refresh the card after `fer-edge convert`) keeps the shipped bytes:
+    # Keras writes a new zip (new timestamps) on every save, and the int8 build records the float model's
+    # sha256 as its source.
+    if previous.get("run_model_sha256") != run_sha256 or previous.get("sha256") != sha256_file(target):
+        write_atomic(target, _without_training_state(model))
     report_dir = models_dir / f"{name}_report"
     report_dir.mkdir(parents=True, exist_ok=True)
     pictures = {}
@@ -28,12 +37,11 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
         if (run_dir / "report" / png).exists():
             shutil.copyfile(run_dir / "report" / png, report_dir / png)
             pictures[png.removesuffix(".png")] = f"{report_dir.name}/{png}"
-    card = dict(meta)
-    _record_init(card)
     card.update(
         name=name,
         multiply_adds=_multiply_adds(target),
         sha256=sha256_file(target),
+        run_model_sha256=run_sha256,
         bytes=target.stat().st_size,
         evaluation={
             "split": metrics.get("split", "val"),
@@ -65,15 +73,26 @@ def _without_training_state(model_path: Path) -> bytes:
         return path.read_bytes()
 
 
-def _record_init(card: dict) -> None:
+def _record_init(card: dict, target: Path) -> None:
     """A run started with --init continues another run: put that run's training record in the card,
-    so the card holds every command that made the model."""
+    so the card holds every command that made the model.
+
+    When the run started from the model it now replaces (`--init models/NAME.keras`, published as NAME),
+    that model's card is the record, read before it is overwritten; publishing the same run again (to
+    refresh the card after `fer-edge convert`) keeps the record the first publish made."""
     training = card.get("training") or {}
     init = (training.get("config") or {}).get("init")
     if not init or not Path(init).exists():
         return
     previous = read_metadata(init, required=False)
-    card["training"] = dict(training, init_from={"model": init, "sha256": sha256_file(Path(init)),
+    sha256 = sha256_file(Path(init))
+    if target.exists() and Path(init).resolve() == target.resolve():
+        earlier = previous.get("training") or {}
+        if earlier.get("command") == training.get("command") and earlier.get("init_from"):
+            card["training"] = dict(training, init_from=earlier["init_from"])
+            return
+        sha256 = previous.get("sha256", sha256)
+    card["training"] = dict(training, init_from={"model": init, "sha256": sha256,
                                                  "training": previous.get("training")})
 
 

@@ -86,3 +86,40 @@ def test_a_run_started_from_another_carries_its_training_record(finished_run, tm
     assert card["training"]["command"] == "fer-edge train --init first.keras"
     assert card["training"]["init_from"] == {"model": str(first), "sha256": sha256_file(first),
                                              "training": {"command": "fer-edge train --epochs 28"}}
+
+
+def test_a_run_that_continues_the_model_it_replaces_keeps_that_models_record(finished_run, tmp_path):
+    # vgg_c2 started from models/fer_cnn.keras and was published as fer_cnn: the card must name the first
+    # cycle's command, not its own, and publishing again (after convert) must keep it.
+    run, _ = finished_run
+    models = tmp_path / "models"
+    models.mkdir()
+    old = models / "fer_x.keras"
+    old.write_bytes(b"the first cycle's model")
+    write_json_atomic(models / "fer_x.json", {"sha256": sha256_file(old),
+                                              "training": {"command": "fer-edge train --epochs 22"}})
+    meta = json.loads((run / "model.json").read_text())
+    meta["training"] = {"command": "fer-edge train --init models/fer_x.keras", "config": {"init": str(old)}}
+    write_json_atomic(run / "model.json", meta)
+    expected = {"model": str(old), "sha256": sha256_file(old), "training": {"command": "fer-edge train --epochs 22"}}
+
+    publish(run, "fer_x", models)
+    assert json.loads((models / "fer_x.json").read_text())["training"]["init_from"] == expected
+    assert sha256_file(old) != expected["sha256"]  # the file was replaced by the new model
+    publish(run, "fer_x", models)
+    assert json.loads((models / "fer_x.json").read_text())["training"]["init_from"] == expected
+
+
+def test_publishing_the_same_run_again_keeps_the_shipped_bytes(finished_run, tmp_path):
+    # publish -> convert (the int8 build records the float model's sha256) -> publish to refresh the card.
+    run, _ = finished_run
+    models = tmp_path / "models"
+    target = publish(run, "fer_x", models)
+    first = sha256_file(target)
+    publish(run, "fer_x", models)
+    assert sha256_file(target) == first
+    assert json.loads((models / "fer_x.json").read_text())["sha256"] == first
+    # A different run (or a changed model file) is written anew.
+    keras.saving.load_model(run / "model.keras").save(run / "model.keras")
+    publish(run, "fer_x", models)
+    assert json.loads((models / "fer_x.json").read_text())["run_model_sha256"] == sha256_file(run / "model.keras")
