@@ -96,6 +96,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_publish(args) -> int:
+    tensorflow_env()  # publish loads the model with Keras: TensorFlow's import lines go to the log
     from train.publish import publish
 
     try:

@@ -123,3 +123,17 @@ def test_publishing_the_same_run_again_keeps_the_shipped_bytes(finished_run, tmp
     keras.saving.load_model(run / "model.keras").save(run / "model.keras")
     publish(run, "fer_x", models)
     assert json.loads((models / "fer_x.json").read_text())["run_model_sha256"] == sha256_file(run / "model.keras")
+
+
+def test_the_publish_command_prints_one_line_and_no_tensorflow_noise(finished_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run, _ = finished_run
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "publish", str(run), "--name", "fer_x",
+                           "--models", str(tmp_path / "models")], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.startswith("published ") and len(proc.stdout.splitlines()) == 1
