@@ -169,10 +169,11 @@ def model(int8_model) -> Path:
 @pytest.fixture(scope="session")
 def judge_model(int8_model) -> Path:
     """The model that judges whether the pipeline crops faces right: the accurate shipped fer_cnn,
-    whose label holds when a crop moves by a pixel or two. The device default fer_mobile is more
-    crop-sensitive (on this test's video 28 of 44 decisive labels matched the known crop's, against
-    43 of 45 for the fer_cnn of 2026-11-21 and 24 of 24 for that of 2026-12-01), though on val faces cropped with Haar-like jitter it stays as accurate as
-    on aligned ones (62.3 / 61.7 % vs 61.7 %): it is an instrument question, not a pipeline one."""
+    whose label holds when a crop moves by a pixel or two. The device default fer_mobile of 2026-11-22
+    was more crop-sensitive (on this test's video 28 of 44 decisive labels matched the known crop's,
+    against 43 of 45 for the fer_cnn of 2026-11-21 and 24 of 24 for that of 2026-12-01), though on val
+    faces cropped with Haar-like jitter it stayed as accurate as on aligned ones (62.3 / 61.7 % vs
+    61.7 %): it is an instrument question, not a pipeline one."""
     judge = REPO / "models" / "fer_cnn_int8.tflite"
     return judge if judge.exists() else int8_model
 
