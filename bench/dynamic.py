@@ -148,11 +148,12 @@ def markdown(results: dict) -> str:
     return "\n".join(lines + [END]) + "\n"
 
 
-def write_section(section: str, results_md: Path) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the rest as it is."""
+def write_section(section: str, results_md: Path, begin: str = BEGIN, end: str = END) -> None:
+    """Replace (or append) a benchmark's own section of RESULTS.md (between its begin and end markers),
+    leaving the rest as it is."""
     text = results_md.read_text() if results_md.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1 :]
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) + 1 :]
     else:
         text = text.rstrip() + "\n\n" + section if text else section
     results_md.write_text(text)

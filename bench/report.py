@@ -208,10 +208,12 @@ def markdown(results: dict) -> str:
 
 
 def write(results: dict, out: Path) -> None:
-    from bench.dynamic import BEGIN, END
+    from bench import dynamic, robustness
 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    # `python -m bench.dynamic` owns its section: a full run keeps the one it finds.
+    # `python -m bench.dynamic` and `python -m bench.robustness` own their sections: a full run keeps them.
     old = (out / "RESULTS.md").read_text() if (out / "RESULTS.md").exists() else ""
-    kept = old[old.index(BEGIN) : old.index(END) + len(END)] + "\n" if BEGIN in old and END in old else ""
+    kept = "\n".join(old[old.index(begin) : old.index(end) + len(end)] + "\n"
+                   for begin, end in ((dynamic.BEGIN, dynamic.END), (robustness.BEGIN, robustness.END))
+                   if begin in old and end in old)
     (out / "RESULTS.md").write_text(markdown(results) + ("\n" + kept if kept else ""))

@@ -1,0 +1,49 @@
+"""bench/robustness.py's section: the table, the verdict at the edge of the target, and a full
+`python -m bench` run keeping it (and the dynamic-scene section) in RESULTS.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import dynamic, report, robustness
+
+
+def result(clean: float, mean: float) -> dict:
+    conditions = {"blur": mean - 0.01, "jpeg": mean + 0.01}
+    return {"clean": clean, "conditions": conditions, "mean": mean, "retention": mean / clean}
+
+
+def results(default_share: float, accurate_share: float = 0.925) -> dict:
+    return {"data": "val", "split": "val", "faces": 3589,
+            "models": {"fer_cnn_int8.tflite": result(0.66, 0.66 * accurate_share),
+                       "fer_mobile_int8.tflite": result(0.62, 0.62 * default_share)}}
+
+
+def test_the_table_has_every_model_and_condition():
+    text = robustness.markdown(results(0.986))
+    assert text.startswith(robustness.BEGIN) and text.rstrip().endswith(robustness.END)
+    assert "| model | clean | blur | jpeg | mean | share |" in text
+    assert "| `fer_mobile_int8.tflite` | 62.00 | 60.1 | 62.1 | 61.13 | 0.986 |" in text
+
+
+@pytest.mark.parametrize(("share", "accurate", "verdict"), [
+    (0.921, 0.925, "met"), (0.919, 0.925, "NOT met"),     # the 92 % floor
+    (0.951, 0.97, "met"), (0.949, 0.97, "NOT met"),       # the accurate model's share minus 2 pp
+])
+def test_the_verdict_at_the_edges_of_the_target(share, accurate, verdict):
+    assert robustness.markdown(results(share, accurate)).rstrip().splitlines()[-2].endswith(f": {verdict}")
+
+
+def test_a_full_bench_run_keeps_both_owned_sections(tmp_path, monkeypatch):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# old\n")
+    dynamic.write_section(f"{dynamic.BEGIN}\nDYNAMIC\n{dynamic.END}\n", out)
+    dynamic.write_section(robustness.markdown(results(0.986)), out, robustness.BEGIN, robustness.END)
+    # Writing a section again replaces it instead of adding a second one.
+    dynamic.write_section(robustness.markdown(results(0.95)), out, robustness.BEGIN, robustness.END)
+    assert out.read_text().count(robustness.BEGIN) == 1 and "0.950 |" in out.read_text()
+    monkeypatch.setattr(report, "markdown", lambda results: "# new\n")
+    report.write({}, tmp_path)
+    text = out.read_text()
+    assert text.startswith("# new\n") and "# old" not in text
+    assert "DYNAMIC" in text and "| `fer_mobile_int8.tflite` | 62.00 |" in text
