@@ -55,8 +55,8 @@ def markdown(results: dict) -> str:
     if default and accurate:
         floor = max(SHARE_TARGET, accurate["retention"] - BELOW_ACCURATE)
         verdict = "met" if default["retention"] >= floor else "NOT met"
-        lines += ["", f"- device default share {default['retention']:.3f}; target >= {SHARE_TARGET} and >= the accurate "
-                  f"model's {accurate['retention']:.3f} - {BELOW_ACCURATE}: {verdict}"]
+        lines += ["", f"- device default share {default['retention']:.3f}; target >= {SHARE_TARGET} and >= the "
+                  f"accurate model's {accurate['retention']:.3f} - {BELOW_ACCURATE}: {verdict}"]
     lines.append(END)
     return "\n".join(lines) + "\n"
 
