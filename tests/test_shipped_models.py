@@ -13,10 +13,10 @@ from edge_runtime.metadata import read_metadata, sha256_file
 from tests.conftest import SHIPPED, SHIPPED_INT8
 
 # name: (accuracy floor on the 350-face val sample, top-1 int8/float agreement floor, parameter ceiling,
-# largest int8 accuracy drop in pp on the sample). The shipped files score: fer_mobile (wide_d1, 0.51 M
-# parameters) float 62.9 %, int8 64.3 %, agreement 96.6 %; fer_cnn (vgg_c2) 66.0 %, 65.4 %, 99.4 % (on all
-# of val the int8 drops are 0.11 and 0.20 pp). Floors sit ~2 pp under, so only a real regression trips them.
-GUARDS = {"fer_mobile": (0.60, 0.94, 600_000, 1.0), "fer_cnn": (0.64, 0.97, 2_000_000, 1.0)}
+# largest int8 accuracy drop in pp on the sample). The shipped files score: fer_mobile float 60.6 %,
+# int8 59.1 %, agreement 96.3 %; fer_cnn (vgg_c2) 66.0 %, 65.4 %, 99.4 % (on all of val the int8 drops are
+# 0.39 and 0.20 pp). Floors sit ~2 pp under, so only a real regression trips them.
+GUARDS = {"fer_mobile": (0.57, 0.94, 300_000, 2.0), "fer_cnn": (0.64, 0.97, 2_000_000, 1.0)}
 NAMES = sorted(SHIPPED)
 
 
