@@ -41,6 +41,11 @@ def cmd_data_stats(args) -> int:
     return 0
 
 
+def _command_line() -> str:
+    """This command as typed, for the record a run leaves."""
+    return "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+
+
 def cmd_train(args) -> int:
     tensorflow_env()
     need_train_extra()
@@ -68,7 +73,7 @@ def cmd_train(args) -> int:
         distill=args.distill, init=args.init, precision=args.precision,
         augment=AUGMENTS["none" if args.no_augment else args.augment],
     )
-    command = "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    command = _command_line()
     try:
         meta = train(tr, va, cfg, Path(args.out), resume=args.resume, command=command, data_path=args.data,
                      verbose=1 if sys.stderr.isatty() else 2)
@@ -110,7 +115,7 @@ def cmd_publish(args) -> int:
 def cmd_verifier_train(args) -> int:
     tensorflow_env()
     need_train_extra()
-    from train.verifier import VerifierConfig, cli_command, format_figures, train_verifier
+    from train.verifier import VerifierConfig, train_verifier
 
     ds = load_for_command(args.data, args.format, args.skip_bad)
     try:
@@ -122,13 +127,13 @@ def cmd_verifier_train(args) -> int:
         faces = faces[np.random.default_rng(args.seed).permutation(len(faces))[: args.faces]]
     cfg = VerifierConfig(epochs=args.epochs, seed=args.seed, threshold=args.threshold)
     try:
-        figures = train_verifier(faces, val, Path(args.out), cfg, command=cli_command(), data_path=args.data,
+        figures = train_verifier(faces, val, Path(args.out), cfg, command=_command_line(), data_path=args.data,
                                  verbose=1 if sys.stderr.isatty() else 2)
     except (RuntimeError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"{Path(args.out) / 'face_verifier_int8.tflite'}: int8 face verifier, its figures (crops it did not "
           f"train on; FER2013 {args.val_split} faces):")
-    print(format_figures(figures))
+    print(json.dumps(figures, indent=2))
     return 0
 
 

@@ -8,16 +8,14 @@ did not train on and on FER2013 val faces (people it never saw). The runtime
 
 from __future__ import annotations
 
-import json
 import logging
-import shlex
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edge_runtime.metadata import write_json_atomic
+from edge_runtime.preprocess import preprocess_face
 from edge_runtime.verifier import FACE, LABELS
 from train.verifier_data import VerifierData, make_verifier_data
 
@@ -116,18 +114,12 @@ def train_verifier(train_faces: np.ndarray, val_faces: np.ndarray | None, out: P
     face = LABELS.index(FACE)
     figures = {"holdout": rates(verifier.predict(held.crops)[:, face], held.labels, cfg.threshold)}
     if val_faces is not None:
-        small = np.stack([_resize(f, cfg.size) for f in val_faces])
+        small = np.stack([preprocess_face(f, size=cfg.size) for f in val_faces])
         figures["fer_val_faces"] = rates(verifier.predict(small)[:, face], np.ones(len(small), np.uint8),
                                          cfg.threshold)
     int8_meta.update(threshold=cfg.threshold, evaluation=figures, training=meta["training"])
     write_json_atomic(int8_path.with_suffix(".json"), int8_meta)
     return figures
-
-
-def _resize(face: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def multiply_adds(model) -> int:
@@ -144,9 +136,3 @@ def multiply_adds(model) -> int:
     return int(total)
 
 
-def cli_command() -> str:
-    return "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
-
-
-def format_figures(figures: dict) -> str:
-    return json.dumps(figures, indent=2)

@@ -163,7 +163,7 @@ def make_verifier_data(faces: np.ndarray, *, negatives_per_backdrop: int = 24, b
     positives = corruptions.corrupt_some(positives, rng, 0.5)
     flip = rng.random(n) < 0.5
     positives[flip] = positives[flip, :, ::-1]
-    pos = np.stack([cv2.resize(p, (size, size), interpolation=cv2.INTER_AREA) for p in positives])
+    pos = np.stack([preprocess_face(p, size=size) for p in positives])
     parts = _face_parts(faces[rng.choice(n, n // 5, replace=False)], rng, size)
     backdrops = backdrops or max(1, (n - len(parts) - n // 25) // negatives_per_backdrop)
     negs = [parts, _flat(n // 25, rng, size)]
