@@ -105,6 +105,15 @@ def uneven_light(faces: np.ndarray, rng: np.random.Generator, floor=(0.25, 0.5))
     return np.clip(np.rint(faces.astype(np.float32) * gain), 0, 255).astype(np.uint8)
 
 
+def bright(faces: np.ndarray, rng: np.random.Generator, gain=(1.3, 1.7), lift=(0.0, 30.0)) -> np.ndarray:
+    """Too much light (a face in the sun, a backlit camera's exposure overshooting, a lamp stepping up):
+    every grey level multiplied by `gain` and raised by `lift`, the highlights clipped to white."""
+    n = len(faces)
+    k = rng.uniform(*gain, (n, 1, 1))
+    b = rng.uniform(*lift, (n, 1, 1))
+    return np.clip(np.rint(faces.astype(np.float32) * k + b), 0, 255).astype(np.uint8)
+
+
 def low_resolution(faces: np.ndarray, rng: np.random.Generator, width=(20, 28)) -> np.ndarray:
     """A face far from the camera: only `width` pixels wide in the frame, upscaled to the model's size."""
     size = faces.shape[1]
@@ -119,7 +128,8 @@ def low_resolution(faces: np.ndarray, rng: np.random.Generator, width=(20, 28)) 
 
 
 # The robustness report's conditions, in report order (issue: Haar crop, rotation up to 15 degrees, blur,
-# sensor noise, JPEG quality 20-40, dim and uneven light, a face 24 px wide upscaled).
+# sensor noise, JPEG quality 20-40, dim and uneven light, a face 24 px wide upscaled) and overexposure,
+# last so the other conditions keep their seeds.
 CONDITIONS: dict[str, Corruption] = {
     "haar_crop": haar_crop,
     "rotation": rotate,
@@ -129,11 +139,12 @@ CONDITIONS: dict[str, Corruption] = {
     "dim": dim,
     "uneven_light": uneven_light,
     "low_res": low_resolution,
+    "bright": bright,
 }
 
 # What training augmentation draws from: the photometric and resolution conditions (geometry is
 # the augmentation's own rotation, zoom and shift, so it is not applied twice).
-TRAINING_CORRUPTIONS: tuple[Corruption, ...] = (blur, noise, jpeg, dim, uneven_light, low_resolution)
+TRAINING_CORRUPTIONS: tuple[Corruption, ...] = (blur, noise, jpeg, dim, uneven_light, low_resolution, bright)
 
 
 def corrupt_some(faces: np.ndarray, rng: np.random.Generator, prob: float) -> np.ndarray:

@@ -34,6 +34,26 @@ def test_the_verdict_at_the_edges_of_the_target(share, accurate, verdict):
     assert robustness.markdown(results(share, accurate)).rstrip().splitlines()[-2].endswith(f": {verdict}")
 
 
+def test_the_verdict_judges_the_model_the_runtime_uses_by_default():
+    r = results(0.90)  # fer_mobile under the floor ...
+    r["models"]["fer_cnn_int8.tflite"] = result(0.66, 0.66 * 0.93)
+    assert robustness.markdown(r).rstrip().splitlines()[-2].endswith(": NOT met")
+    r["default"] = "fer_cnn_int8.tflite"  # ... but the default is fer_cnn, which holds it
+    line = robustness.markdown(r).rstrip().splitlines()[-2]
+    assert "(`fer_cnn_int8.tflite`) share 0.930" in line and line.endswith(": met")
+
+
+def test_the_daemon_crop_table_gives_both_accuracies_and_their_difference():
+    r = results(0.95)
+    r["pipeline_faces"] = 2451
+    r["models"]["fer_cnn_int8.tflite"].update(pipeline=0.6712, pipeline_fer_crop=0.6769)
+    r["models"]["fer_mobile_int8.tflite"].update(pipeline=0.6377, pipeline_fer_crop=0.6385)
+    text = robustness.markdown(r)
+    assert "As the daemon crops them: 2,451 of the faces" in text
+    assert "| `fer_cnn_int8.tflite` | 67.12 | 67.69 | -0.57 |" in text
+    assert "| `fer_mobile_int8.tflite` | 63.77 | 63.85 | -0.08 |" in text
+
+
 def test_a_full_bench_run_keeps_both_owned_sections(tmp_path, monkeypatch):
     out = tmp_path / "RESULTS.md"
     out.write_text("# old\n")

@@ -107,6 +107,22 @@ def test_uneven_light_keeps_one_side_and_dims_the_other_to_the_floor():
     assert np.allclose(out.reshape(20, -1).min(1), 80, atol=1)
 
 
+def test_bright_multiplies_and_lifts_then_clips_highlights_to_white():
+    faces = _faces()
+    out = c.bright(faces, np.random.default_rng(0), gain=(1.5, 1.5), lift=(10.0, 10.0))
+    np.testing.assert_allclose(out.astype(float), np.clip(np.rint(faces * 1.5 + 10), 0, 255), atol=1)
+    default = c.bright(faces, np.random.default_rng(0)).astype(float)
+    # Never darker, and at its weakest (gain 1.3, no lift) a 200-grey pixel is already clipped to white.
+    assert (default >= faces).all()
+    assert (default[faces >= 200] == 255).all()
+
+
+def test_adding_bright_last_kept_the_other_conditions_seeds():
+    # The report seeds each condition by its position: the conditions before it keep their faces.
+    assert list(c.CONDITIONS)[-1] == "bright"
+    assert c.bright in c.TRAINING_CORRUPTIONS
+
+
 def test_low_resolution_removes_what_a_24_pixel_face_cannot_show():
     checker = (np.indices((48, 48)).sum(0) % 2 * 255).astype(np.uint8)[None]  # 1-pixel checkerboard
     out = c.low_resolution(checker, np.random.default_rng(0), width=(24, 24))[0]
