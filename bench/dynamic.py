@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="labelled val faces (never test data; default ../shared/fer2013/val)")
     p.add_argument("--model", type=Path, default=default_model_path(), help="int8 model (default: the device default)")
     p.add_argument("--scenes", type=int, default=40, help="scenes in the video (default 40)")
-    p.add_argument("--faces", type=int, default=40, help="distinct val faces the scenes draw from (default 40)")
+    # 200, not 40: label accuracy over 40 faces (16 neutral, 12 happy; one overexposed face in two long scenes)
+    # was decided by a handful of faces and ranked the models unlike val, PrivateTest and the daemon's crops.
+    p.add_argument("--faces", type=int, default=200, help="distinct val faces the scenes draw from (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", type=int, default=2, help="interleaved timed runs of each system (default 2)")
     p.add_argument("--cpu", type=int, help="the CPU workers are pinned to (default: the last one allowed)")
@@ -205,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         "detect_every": PipelineOptions().detect_every,
         "events": f"{sum(a.enter is not None for a in actors)} entries, {sum(a.leave is not None for a in actors)} "
                   f"exits, {sum(a.hide is not None for a in actors)} hidings, "
-                  f"{sum(s.light is not None for s in scenes)} light changes, {len(actors)} faces in all",
+                  f"{sum(s.light is not None for s in scenes)} light changes, {len(actors)} faces in all, "
+                  f"{len({a.face for a in actors})} of them distinct",
         "systems": systems_out,
         "static": static,
     }

@@ -21,7 +21,7 @@ from edge_runtime.interpreter import (
 from edge_runtime.metadata import labels_of, preprocessing_of, read_metadata
 from edge_runtime.preprocess import preprocess_faces
 
-SHIPPED_MODEL = Path("models") / "fer_mobile_int8.tflite"
+SHIPPED_MODEL = Path("models") / "fer_cnn_int8.tflite"
 
 
 def default_model_path() -> Path:

@@ -37,7 +37,7 @@ def add_detect_command(sub) -> None:
                    help="image, folder of images, video file, camera index, /dev/videoN, stream URL or "
                    "picamera2[:N] (default: the bundled sample video, three FER2013 val faces)")
     p.add_argument("--model", help="int8 .tflite model with its .json metadata (default: the shipped "
-                   "models/fer_mobile_int8.tflite)")
+                   "models/fer_cnn_int8.tflite)")
     p.add_argument("--json", action="store_true", help="write one JSON line per face per frame to stdout "
                    "(source: the image file or the input, frame, time, box, label, score, probabilities, track) "
                    "and nothing else")

@@ -30,7 +30,7 @@ def probs(val_sample):
                    Classifier(q, batch_size=50).predict(val_sample.images)) for name, (f, q) in SHIPPED.items()}
 
 
-def test_the_device_default_is_the_shipped_fer_mobile_int8():
+def test_the_device_default_is_the_shipped_fer_cnn_int8():
     assert default_model_path() == SHIPPED_INT8 and SHIPPED_INT8.exists()
 
 

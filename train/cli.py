@@ -219,7 +219,7 @@ def register(sub) -> None:
     pr = add_command(sub, "predict", help="Print emotion probabilities for already-cropped face images.",
                      example="fer-edge predict --model models/fer_cnn_int8.tflite face1.png face2.jpg")
     pr.add_argument("images", nargs="+", help="face images (any size or colour; the whole image is the face)")
-    pr.add_argument("--model", default="models/fer_mobile_int8.tflite", help=".keras or .tflite model")
+    pr.add_argument("--model", default="models/fer_cnn_int8.tflite", help=".keras or .tflite model")
     pr.add_argument("--json", action="store_true", help="one JSON line per image")
     pr.add_argument("--tta", choices=("flip",))
     pr.add_argument("--threads", type=int, default=None)

@@ -3,7 +3,7 @@
 The int8 model is built once per session with TensorFlow (tests may import it; edge_runtime
 may not): a small network fitted in closed form on real FER faces, converted to full
 integer with real faces as the representative set, with its metadata sidecar. Tests that
-judge labels use the shipped model instead as soon as models/fer_mobile_int8.tflite exists.
+judge labels use the shipped device default instead as soon as models/fer_cnn_int8.tflite exists.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from edge_runtime.preprocess import Preprocessing
 
 REPO = Path(__file__).resolve().parents[2]
 FER = Path(os.environ.get("FER2013_DIR", REPO.parent / "shared" / "fer2013"))
-SHIPPED_MODEL = REPO / "models" / "fer_mobile_int8.tflite"
+SHIPPED_MODEL = REPO / "models" / "fer_cnn_int8.tflite"
 # Haar boxes on FER-style faces are about as large as the FER crop itself: a margin of 0 makes the
 # crop of a Haar box match the original face best (`bench/runtime_bench.py --only margin`).
 MARGIN = 0.0
@@ -168,8 +168,8 @@ def model(int8_model) -> Path:
 
 @pytest.fixture(scope="session")
 def judge_model(int8_model) -> Path:
-    """The model that judges whether the pipeline crops faces right: the accurate shipped fer_cnn,
-    whose label holds when a crop moves by a pixel or two. The device default fer_mobile of 2026-11-22
+    """The model that judges whether the pipeline crops faces right: the accurate shipped fer_cnn (the
+    device default since 2026-12-01), whose label holds when a crop moves by a pixel or two. fer_mobile
     was more crop-sensitive (on this test's video 28 of 44 decisive labels matched the known crop's,
     against 43 of 45 for the fer_cnn of 2026-11-21 and 24 of 24 for that of 2026-12-01), though on val
     faces cropped with Haar-like jitter it stayed as accurate as on aligned ones (62.3 / 61.7 % vs

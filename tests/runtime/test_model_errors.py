@@ -90,9 +90,9 @@ CRASHING_BYTE = (304943, 127)
 def test_a_changed_byte_is_refused_before_the_runtime_parses_it(tmp_path):
     """In a subprocess: were the bytes not checked, the runtime itself would abort the process."""
     from edge_runtime.cli import SAMPLE_VIDEO
-    from tests.conftest import SHIPPED_INT8
+    from tests.conftest import SHIPPED
 
-    path = copy_model(SHIPPED_INT8, tmp_path, "flipped.tflite")
+    path = copy_model(SHIPPED["fer_mobile"][1], tmp_path, "flipped.tflite")
     content = bytearray(path.read_bytes())
     offset, value = CRASHING_BYTE
     assert content[offset] != value
