@@ -8,14 +8,12 @@ them and a Pi without TensorFlow still gets a working CLI.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from edge_runtime import __version__
-from edge_runtime.cli_helpers import CommandError, add_command
+from edge_runtime.cli_helpers import CommandError, add_command, run_parsed
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent / "samples" / "faces.mp4"
 EPILOG = "Run `fer-edge COMMAND --help` for each command's options and an example."
@@ -257,21 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except CommandError as exc:
-        print(f"fer-edge {args.command}: {exc}", file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`fer-edge detect clip.mp4 --json | head`): stop quietly, as Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+    return run_parsed(build_parser(), argv, "fer-edge")
 
 
 if __name__ == "__main__":

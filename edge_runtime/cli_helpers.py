@@ -6,6 +6,9 @@ convert, bench) import it without importing each other."""
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
 
 
 class CommandError(Exception):
@@ -22,3 +25,22 @@ def add_command(subparsers, name: str, *, help: str, example: str, **kwargs) -> 
         name, help=help, description=help, epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
     )
+
+
+def run_parsed(parser: argparse.ArgumentParser, argv: list[str] | None, prog: str) -> int:
+    """Parse, set up logging (-v when the parser has it), run the chosen subcommand's func and turn a
+    CommandError into one sentence on stderr: `prog COMMAND: what is wrong`."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"{prog} {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`fer-edge detect clip.mp4 --json | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

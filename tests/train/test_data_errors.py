@@ -226,7 +226,8 @@ def test_path_and_format_messages(tmp_path):
     (tmp_path / "stuff").mkdir()
     (tmp_path / "stuff" / "misc").mkdir()
     assert message(tmp_path / "stuff") == (f"{tmp_path / 'stuff'}: folder holds neither split folders "
-                                           "(train/val/test) nor class folders")
+                                           "(train/val/test), class folders nor binary record files "
+                                           "(train.bin, val.bin)")
     (tmp_path / "a.txt").write_text("x")
     assert message(tmp_path / "a.txt") == f"{tmp_path / 'a.txt'}: cannot tell the format from '.txt'; use " \
                                           "--format {csv,binary,folders}"

@@ -55,7 +55,9 @@ def test_train_has_no_import_circle():
 def test_nothing_imports_train_cli():
     graph = _imports("train", "convert", "bench", "edge_runtime")
     assert "train.cli" in graph and "train.env" in graph["train.cli"]  # the graph does see train's modules
-    assert [m for m, deps in graph.items() if "train.cli" in deps] == []
+    # Only the entry points stand above it: the console script reaches it through its entry point,
+    # `python -m train` (train/__main__.py) imports it directly.
+    assert [m for m, deps in graph.items() if "train.cli" in deps] == ["train.__main__"]
 
 
 def test_the_checker_sees_a_circle():

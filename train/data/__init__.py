@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.data.binary import load_binary
+from train.data.binary import binary_files, load_binary, load_binary_folder
 from train.data.dataset import UNLABELLED, DataError, Dataset, Problems, Split
 from train.data.folders import load_folders, looks_like_folders
 from train.data.kaggle_csv import load_csv
@@ -21,7 +21,10 @@ def detect_format(path: str | Path) -> str:
     if path.is_dir():
         if looks_like_folders(path):
             return "folders"
-        raise DataError(path, None, "folder holds neither split folders (train/val/test) nor class folders")
+        if binary_files(path):
+            return "binary"
+        raise DataError(path, None, "folder holds neither split folders (train/val/test), class folders nor "
+                        "binary record files (train.bin, val.bin)")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
@@ -37,7 +40,7 @@ def load_dataset(path: str | Path, fmt: str | None = None, *, skip_bad: bool = F
     if fmt == "csv":
         splits = load_csv(path, problems)
     elif fmt == "binary":
-        splits = load_binary(path, problems)
+        splits = load_binary_folder(path, problems) if Path(path).is_dir() else load_binary(path, problems)
     elif fmt == "folders":
         splits = load_folders(path, problems, size=size)
     else:

@@ -1,4 +1,5 @@
-"""Binary records: 1 label byte + 48*48 pixel bytes per face (the `fer2013.bin` form)."""
+"""Binary records: 1 label byte + 48*48 pixel bytes per face (the `fer2013.bin` form), one file per split
+(named for it: train.bin, val.bin, test.bin), alone or several in a folder."""
 
 from __future__ import annotations
 
@@ -50,3 +51,28 @@ def load_binary(path: str | Path, problems: Problems) -> dict[str, Split]:
     images = np.ascontiguousarray(records[:, 1:]).reshape(-1, FER_SIDE, FER_SIDE)
     sources = [f"{path.name}#{i}" for i in np.flatnonzero(keep)]
     return {split_name_for(path): Split(images, labels, sources)}
+
+
+BINARY_SUFFIXES = (".bin", ".dat")
+
+
+def binary_files(folder: Path) -> list[Path]:
+    """The visible binary record files directly in `folder`, sorted."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and p.suffix.lower() in BINARY_SUFFIXES and not p.name.startswith("."))
+
+
+def load_binary_folder(folder: str | Path, problems: Problems) -> dict[str, Split]:
+    """Every binary file in `folder`, each one split (by its name); two files for one split are refused."""
+    folder = Path(folder)
+    splits: dict[str, Split] = {}
+    owner: dict[str, Path] = {}
+    for path in binary_files(folder):
+        for name, split in load_binary(path, problems).items():
+            if name in splits:
+                raise DataError(folder, None, f"{owner[name].name} and {path.name} are both the {name} split; "
+                                "keep one file per split")
+            splits[name], owner[name] = split, path
+    if not splits:
+        raise DataError(folder, None, "no binary record files (.bin, .dat) in the folder")
+    return splits
