@@ -23,6 +23,7 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
     card = dict(meta)
     # Before the target is replaced: a run may continue the very model it replaces (--init models/NAME.keras).
     _record_init(card, target)
+    _record_teachers(card, target)
     run_sha256 = sha256_file(model)
     previous = read_metadata(target, required=False) if target.exists() else {}
     # Publishing the same run again (to refresh the card after `fer-edge convert`) keeps the shipped bytes:
@@ -94,6 +95,33 @@ def _record_init(card: dict, target: Path) -> None:
         sha256 = previous.get("sha256", sha256)
     card["training"] = dict(training, init_from={"model": init, "sha256": sha256,
                                                  "training": previous.get("training")})
+
+
+def _record_teachers(card: dict, target: Path) -> None:
+    """A distilled run names its teachers by path, and a path can be overwritten later (a run may distil
+    from the very model it replaces): record which files they were (sha256, and their own model card's
+    name and val accuracy), read before the target is replaced; publishing the same run again keeps the
+    record the first publish made."""
+    training = card.get("training") or {}
+    teachers = (training.get("config") or {}).get("teacher") or []
+    teachers = [teachers] if isinstance(teachers, str) else list(teachers)
+    if not teachers:
+        return
+    earlier = (read_metadata(target, required=False) if target.exists() else {}).get("training") or {}
+    if earlier.get("command") == training.get("command") and earlier.get("teachers"):
+        card["training"] = dict(training, teachers=earlier["teachers"])
+        return
+    record = []
+    for teacher in teachers:
+        path = Path(teacher)
+        if not path.exists():
+            record.append({"model": teacher, "sha256": None, "note": "not found when published"})
+            continue
+        meta = read_metadata(path, required=False)
+        evaluation = meta.get("evaluation") or {}
+        record.append({"model": teacher, "sha256": sha256_file(path), "name": meta.get("name"),
+                       "val_accuracy": evaluation.get("accuracy")})
+    card["training"] = dict(training, teachers=record)
 
 
 def _multiply_adds(model_path: Path) -> int:

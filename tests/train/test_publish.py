@@ -110,6 +110,31 @@ def test_a_run_that_continues_the_model_it_replaces_keeps_that_models_record(fin
     assert json.loads((models / "fer_x.json").read_text())["training"]["init_from"] == expected
 
 
+def test_the_card_records_which_files_the_teachers_were_even_one_the_run_replaces(finished_run, tmp_path):
+    # vgg_c3r distilled from models/fer_cnn.keras (vgg_c2) and fer_mobile, and was published as fer_cnn.
+    run, _ = finished_run
+    models = tmp_path / "models"
+    models.mkdir()
+    old, other = models / "fer_x.keras", models / "fer_y.keras"
+    old.write_bytes(b"the model this run replaces")
+    other.write_bytes(b"another teacher")
+    write_json_atomic(models / "fer_x.json", {"name": "fer_x", "sha256": sha256_file(old),
+                                              "evaluation": {"accuracy": 0.6693}})
+    meta = json.loads((run / "model.json").read_text())
+    meta["training"] = {"command": "fer-edge train --teacher models/fer_x.keras --teacher models/fer_y.keras",
+                        "config": {"teacher": [str(old), str(other), str(models / "gone.keras")]}}
+    write_json_atomic(run / "model.json", meta)
+    expected = [{"model": str(old), "sha256": sha256_file(old), "name": "fer_x", "val_accuracy": 0.6693},
+                {"model": str(other), "sha256": sha256_file(other), "name": None, "val_accuracy": None},
+                {"model": str(models / "gone.keras"), "sha256": None, "note": "not found when published"}]
+
+    publish(run, "fer_x", models)
+    assert json.loads((models / "fer_x.json").read_text())["training"]["teachers"] == expected
+    assert sha256_file(old) != expected[0]["sha256"]  # replaced by the new model ...
+    publish(run, "fer_x", models)  # ... and publishing again (after convert) keeps what the teacher was
+    assert json.loads((models / "fer_x.json").read_text())["training"]["teachers"] == expected
+
+
 def test_publishing_the_same_run_again_keeps_the_shipped_bytes(finished_run, tmp_path):
     # publish -> convert (the int8 build records the float model's sha256) -> publish to refresh the card.
     run, _ = finished_run
