@@ -73,12 +73,38 @@ def test_a_binary_folder_with_two_files_for_one_split_is_refused(tmp_path, write
     folder.mkdir()
     for name in ("train.bin", "train-more.bin"):
         (folder / name).write_bytes(write_bin("x.bin", [0], faces(1)).read_bytes())
-    with pytest.raises(DataError, match="train-more.bin and train.bin are both the train split"):
+    with pytest.raises(DataError) as err:
         load_dataset(folder)
+    assert str(err.value) == f"{folder}: train-more.bin and train.bin are both the train split; keep one file per split"
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataError, match="binary record files"):
+    with pytest.raises(DataError) as err:
         load_dataset(empty)
+    assert "binary record files (train.bin, val.bin)" in str(err.value)
+    with pytest.raises(DataError) as err:  # the format forced: the folder loader says it
+        load_dataset(empty, "binary")
+    assert str(err.value) == f"{empty}: no binary record files (.bin, .dat) in the folder"
+
+
+def test_a_binary_folder_reads_only_visible_record_files(tmp_path, write_bin, faces):
+    folder = tmp_path / "fer"
+    folder.mkdir()
+    (folder / "val.dat").write_bytes(write_bin("x.bin", [3, 4], faces(2)).read_bytes())
+    (folder / "README.md").write_text("not records")
+    (folder / "._val.bin").write_bytes(b"\0" * 7)  # a macOS resource fork beside the copy
+    (folder / "test.bin").mkdir()  # a folder with a record file's name
+    ds = load_dataset(folder)
+    assert ds.format == "binary" and list(ds.splits) == ["val"] and list(ds.splits["val"].labels) == [3, 4]
+
+
+def test_a_bad_record_in_a_binary_folder_is_named_or_skipped_with_skip_bad(tmp_path, write_bin, faces):
+    folder = tmp_path / "fer"
+    folder.mkdir()
+    (folder / "train.bin").write_bytes(write_bin("x.bin", [1, 9, 2], faces(3)).read_bytes())
+    with pytest.raises(DataError, match=r"train.bin, record 1 at byte offset 2305: label byte 9"):
+        load_dataset(folder)
+    ds = load_dataset(folder, skip_bad=True)
+    assert list(ds.splits["train"].labels) == [1, 2] and len(ds.skipped) == 1
 
 
 def test_python_m_train_runs_a_command_without_the_console_script(dataset):
