@@ -179,8 +179,8 @@ def register(sub) -> None:
                     "architecture (e.g. a second learning-rate cycle for a run that ended underfitting)")
     tr.add_argument("--augment", choices=tuple(AUGMENTS), default="default",
                     help="augmentation strength: light = flip and geometry only, for small networks that underfit; "
-                    "robust = wider geometry plus blur, noise, JPEG, dim/uneven light and low resolution on half "
-                    "the faces (what `evaluate --robustness` measures)")
+                    "robust = wider geometry plus blur, noise, JPEG, dim/uneven light, low resolution or "
+                    "overexposure on half the faces (what `evaluate --robustness` measures)")
     tr.add_argument("--no-augment", action="store_true", help="same as --augment none")
     tr.add_argument("--teacher", metavar="MODEL", action="append",
                     help="distil from this trained model (.keras or .tflite): targets mix the labels with its "
@@ -210,8 +210,8 @@ def register(sub) -> None:
     ev.add_argument("--report", metavar="DIR", help="write metrics.json, confusion_matrix.png (+ learning curves)")
     ev.add_argument("--tta", choices=("flip",), help="test-time augmentation: average with the mirrored face")
     ev.add_argument("--robustness", action="store_true",
-                    help="accuracy under a detector's crop, rotation, blur, noise, JPEG, dim and uneven light and "
-                    "low resolution (fixed seed), their mean and the share of clean accuracy kept")
+                    help="accuracy under a detector's crop, rotation, blur, noise, JPEG, dim and uneven light, "
+                    "low resolution and overexposure (fixed seed), their mean and the share of clean accuracy kept")
     ev.add_argument("--threads", type=int, default=None, help="TFLite interpreter threads")
     ev.add_argument("--submission", metavar="CSV", help="predict mode output (default submission.csv)")
     ev.set_defaults(func=cmd_evaluate)
