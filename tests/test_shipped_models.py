@@ -14,9 +14,9 @@ from tests.conftest import SHIPPED, SHIPPED_INT8
 
 # name: (accuracy floor on the 350-face val sample, top-1 int8/float agreement floor, parameter ceiling,
 # largest int8 accuracy drop in pp on the sample). The shipped files score: fer_mobile float 60.6 %,
-# int8 59.1 %, agreement 96.3 %; fer_cnn (vgg_c2) 66.0 %, 65.4 %, 99.4 % (on all of val the int8 drops are
-# 0.39 and 0.20 pp). Floors sit ~2 pp under, so only a real regression trips them.
-GUARDS = {"fer_mobile": (0.57, 0.94, 300_000, 2.0), "fer_cnn": (0.64, 0.97, 2_000_000, 1.0)}
+# int8 59.1 %, agreement 96.3 %; fer_cnn (vgg_c3r) 66.6 %, 66.9 %, 98.9 % (on all of val the int8 drops are
+# 0.39 and -0.11 pp). Floors sit ~2 pp under, so only a real regression trips them.
+GUARDS = {"fer_mobile": (0.57, 0.94, 300_000, 2.0), "fer_cnn": (0.645, 0.97, 2_000_000, 1.0)}
 NAMES = sorted(SHIPPED)
 
 
@@ -32,6 +32,20 @@ def probs(val_sample):
 
 def test_the_device_default_is_the_shipped_fer_cnn_int8():
     assert default_model_path() == SHIPPED_INT8 and SHIPPED_INT8.exists()
+
+
+def test_the_cards_record_the_campaign_targets_that_the_shipped_models_meet():
+    """Issue 16, on all 3,589 val faces, as `fer-edge convert --parity-data ../shared/fer2013` recorded them for
+    exactly these files (the card's int8 sha256 is checked below). Not held here because not met: the accurate
+    model's float >= 70 % (67.07 %) and the default's time per face <= 1.5x the peer's (bench/RESULTS.md)."""
+    float_model, int8_model = SHIPPED["fer_cnn"]
+    card = json.loads(float_model.with_suffix(".json").read_text())
+    parity = card["tflite"]["int8"]["parity"]
+    assert card["tflite"]["int8"]["sha256"] == sha256_file(int8_model) and default_model_path() == int8_model
+    assert (parity["split"], parity["n"]) == ("val", 3589)
+    assert parity["quant_accuracy"] >= 0.67  # the device default: int8 >= 67.0 %
+    assert parity["accuracy_drop_pp"] <= 0.3  # the accurate model's bar (the default's is 0.5 pp)
+    assert int8_model.stat().st_size <= 8_000_000
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -83,16 +97,16 @@ def test_converting_the_default_model_reproduces_the_shipped_int8(tmp_path, val_
     import shutil
 
     from edge_runtime.cli import main
-    from tests.conftest import REPO, VAL_SAMPLE
+    from tests.conftest import REPO, SHIPPED_FLOAT, VAL_SAMPLE
 
-    float_model, _ = SHIPPED["fer_mobile"]
+    float_model, name = SHIPPED_FLOAT, SHIPPED_FLOAT.stem
     source = tmp_path / float_model.name
     shutil.copyfile(float_model, source)
     shutil.copyfile(float_model.with_suffix(".json"), source.with_suffix(".json"))
     status = main(["convert", "--model", str(source), "--int8", "--calibration", str(REPO / "calibration_data"),
                    "--parity-data", str(VAL_SAMPLE), "--parity-split", "train", "--max-drop", "1.5"])
     assert status == 0  # the parity gate passed
-    rebuilt_path = tmp_path / "fer_mobile_int8.tflite"
+    rebuilt_path = tmp_path / f"{name}_int8.tflite"
     rebuilt = Classifier(rebuilt_path, batch_size=50).predict(val_sample.images)
-    assert (rebuilt.argmax(1) == probs["fer_mobile"][1].argmax(1)).mean() >= 0.99
+    assert (rebuilt.argmax(1) == probs[name][1].argmax(1)).mean() >= 0.99
     assert read_metadata(rebuilt_path)["parity"]["passed"] is True
