@@ -1,5 +1,5 @@
 """Which models to measure: the shipped ones (found through their model cards in models/*.json),
-trained presets in runs/, and the float32 TFLite builds that latency compares with int8."""
+finished training runs in runs/, and the float32 TFLite builds that latency compares with int8."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from edge_runtime.metadata import read_metadata, sha256_file, sidecar_path, writ
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model file to measure. kind: keras, float32, int8 or edgetpu; group: shipped, preset or peer."""
+    """One model file to measure. kind: keras, float32, int8 or edgetpu; group: shipped, run (a finished
+    training run in runs/, not shipped) or peer."""
 
     name: str
     path: Path
@@ -46,16 +47,18 @@ def shipped(models_dir: Path) -> list[ModelEntry]:
 
 
 def presets(runs_dir: Path, shipped_entries: list[ModelEntry]) -> list[ModelEntry]:
-    """Finished trained runs (runs/NAME/model.keras with its card) that are not a shipped model already.
-    A run with a backup/ folder is still training (or was interrupted): Keras's BackupAndRestore removes it
-    when training ends."""
+    """Finished trained runs (runs/NAME/model.keras with its card) that are not a shipped model already: not
+    the same bytes, and not the run a shipped card was published from (`fer-edge publish` strips the optimiser,
+    so the shipped bytes differ from the run's; the card keeps the run's sha256). A run with a backup/ folder
+    is still training (or was interrupted): Keras's BackupAndRestore removes it when training ends."""
     known = {sha256_file(e.path) for e in shipped_entries if e.kind == "keras"}
+    known |= {read_metadata(e.path).get("run_model_sha256") for e in shipped_entries if e.kind == "keras"} - {None}
     entries = []
     for path in sorted(runs_dir.glob("*/model.keras")):
         if (path.parent / "backup").exists() or not sidecar_path(path).exists() or sha256_file(path) in known:
             continue
         arch = read_metadata(path).get("arch", "?")
-        entries.append(ModelEntry(f"{path.parent.name}/model.keras ({arch})", path, "keras", "preset",
+        entries.append(ModelEntry(f"runs/{path.parent.name}/model.keras ({arch})", path, "keras", "run",
                                   path.parent.name))
     return entries
 

@@ -1,0 +1,34 @@
+"""bench/models.py: which finished runs the accuracy table adds beside the shipped models."""
+
+from __future__ import annotations
+
+import json
+
+from bench.models import ModelEntry, presets
+from edge_runtime.metadata import sha256_file
+
+
+def _run(runs, name, content: bytes, *, backup=False):
+    folder = runs / name
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(content)
+    (folder / "model.json").write_text(json.dumps({"name": "model", "arch": "fer_vgg"}))
+    if backup:
+        (folder / "backup").mkdir()
+    return folder / "model.keras"
+
+
+def test_runs_that_a_shipped_card_was_published_from_are_not_listed_twice(tmp_path):
+    runs, models = tmp_path / "runs", tmp_path / "models"
+    models.mkdir()
+    published_from = _run(runs, "vgg_c3r", b"the run, with its optimiser state")
+    _run(runs, "wide_d1", b"a candidate that was never shipped")
+    _run(runs, "still_training", b"half done", backup=True)
+    shipped = models / "fer_cnn.keras"
+    shipped.write_bytes(b"the shipped bytes, optimiser stripped")
+    card = {"format": "keras", "run_model_sha256": sha256_file(published_from)}
+    (models / "fer_cnn.json").write_text(json.dumps(card))
+    same_bytes = _run(runs, "copied", shipped.read_bytes())
+    entries = presets(runs, [ModelEntry("fer_cnn.keras", shipped, "keras", "shipped", "fer_cnn")])
+    assert [(e.name, e.group) for e in entries] == [("runs/wide_d1/model.keras (fer_vgg)", "run")]
+    assert same_bytes.exists()
