@@ -403,15 +403,16 @@ detect_both() {  # detect_both NAME HOST_INPUT ROOT_INPUT|"" : JSON lines from b
     t=$(date +%s)
     log "detect $name (arm64, no network): fer-edge detect ${3:-<the bundled sample>} --model $ROOT_MODEL --json"
     # shellcheck disable=SC2086  # an empty $3 is no argument: detect's default, the bundled sample
-    in_root "$VENV/bin/fer-edge" detect $3 --model "$ROOT_MODEL" --json --no-progress \
+    # -v: LiteRT's "Created ... XNNPACK delegate" line is logged at DEBUG since 34c08d8; the JSON on stdout is the same.
+    in_root "$VENV/bin/fer-edge" -v detect $3 --model "$ROOT_MODEL" --json --no-progress \
         > "$WORK/$name-arm64.jsonl" 2> "$WORK/$name-arm64.err" \
         || { tail -20 "$WORK/$name-arm64.err" >&2; die "fer-edge detect failed inside the arm64 root"; }
-    grep -h 'XNNPACK\|fer-edge detect:' "$WORK/$name-arm64.err" | sed 's/^/    arm64:  /' >&2
+    grep -h 'XNNPACK\|fer-edge detect:' "$WORK/$name-arm64.err" | sed 's/^.*DEBUG fer_edge.interpreter: //; s/^/    arm64:  /' >&2
     printf -v "DETECT_${name}_SECONDS" '%s' "$(( $(date +%s) - t ))"
-    host_fer_edge detect "$2" --model "$BUNDLED_MODEL" --json --no-progress \
+    host_fer_edge -v detect "$2" --model "$BUNDLED_MODEL" --json --no-progress \
         > "$WORK/$name-x86_64.jsonl" 2> "$WORK/$name-x86_64.err" \
         || { tail -20 "$WORK/$name-x86_64.err" >&2; die "fer-edge detect failed on the host"; }
-    grep -h 'XNNPACK\|fer-edge detect:' "$WORK/$name-x86_64.err" | sed 's/^/    x86-64: /' >&2
+    grep -h 'XNNPACK\|fer-edge detect:' "$WORK/$name-x86_64.err" | sed 's/^.*DEBUG fer_edge.interpreter: //; s/^/    x86-64: /' >&2
 }
 DETECT_frames_SECONDS=- DETECT_video_SECONDS=-
 detect_both frames "$RUN_ROOT/root/frames" /root/frames
