@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import lzma
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,12 +74,18 @@ def write_pack(data: str | Path, out: str | Path, parts: int = 2) -> list[Path]:
 def unpack(pack: str | Path, dest: str | Path) -> dict[str, int]:
     """Join the parts into dest/train.bin and dest/val.bin; returns the faces in each."""
     pack, dest = Path(pack), Path(dest)
-    parts = sorted(pack.glob("part*/train-*.bin.xz"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+    numbered = {}
+    for path in pack.glob("part*/train-*.bin.xz"):
+        match = re.fullmatch(r"train-(\d+)\.bin\.xz", path.name)
+        if not match:
+            raise FileNotFoundError(f"{path}: not a pack part (expected train-N.bin.xz)")
+        numbered[int(match.group(1))] = path
+    numbers = sorted(numbered)
+    parts = [numbered[n] for n in numbers]
     vals = list(pack.glob("part*/val.bin.xz"))
     if not parts or len(vals) != 1:
         raise FileNotFoundError(f"{pack}: expected part*/train-N.bin.xz and one part*/val.bin.xz "
                                 f"(found {len(parts)} train parts, {len(vals)} val files): were both calls carried?")
-    numbers = [int(p.name.split("-")[1].split(".")[0]) for p in parts]
     if numbers != list(range(1, len(parts) + 1)):
         raise FileNotFoundError(f"{pack}: train parts {numbers} are not 1..{len(parts)}: one call's part is missing")
     dest.mkdir(parents=True, exist_ok=True)

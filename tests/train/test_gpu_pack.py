@@ -53,6 +53,10 @@ def test_a_missing_part_is_named_not_silently_skipped(tmp_path, dataset):
     (tmp_path / "pack" / "part2" / "train-2.bin.xz").unlink()
     with pytest.raises(FileNotFoundError, match=r"train parts \[1, 3\] are not 1..2"):
         gpu_pack.unpack(tmp_path / "pack", tmp_path / "out")
+    (tmp_path / "pack" / "part2" / "train-x.bin.xz").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"train-x.bin.xz: not a pack part"):
+        gpu_pack.unpack(tmp_path / "pack", tmp_path / "out")
+    (tmp_path / "pack" / "part2" / "train-x.bin.xz").unlink()
     (tmp_path / "pack" / "part3" / "val.bin.xz").unlink()
     with pytest.raises(FileNotFoundError, match="were both calls carried"):
         gpu_pack.unpack(tmp_path / "pack", tmp_path / "out")
