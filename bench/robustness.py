@@ -65,6 +65,7 @@ def markdown(results: dict) -> str:
     for name, r in rows.items():
         cells = " | ".join(f"{100 * r['conditions'][c]:.1f}" for c in conditions)
         lines.append(f"| `{name}` | {100 * r['clean']:.2f} | {cells} | {100 * r['mean']:.2f} | {r['retention']:.3f} |")
+    # Results written before the field existed were measured when fer_mobile was the default.
     default_name = results.get("default", "fer_mobile_int8.tflite")
     default, accurate = rows.get(default_name), rows.get("fer_cnn_int8.tflite")
     if default and accurate:
