@@ -72,12 +72,15 @@ def test_annotated_video_has_every_frame_and_the_boxes(scene_video, model, tmp_p
         _, plain = original.read()
         # A box outline was drawn near the left edge of every known face (from frame 1: a new face
         # is shown once a second detection confirms it): one column of the band around that edge
-        # differs strongly from the input along the face's height.
+        # differs from the input along the face's height far more than the untouched part of the band
+        # (its lower quartile: MJPG's few grey levels; other columns may hold a label or bar). How much
+        # depends on the label's colour against the background (a grey "neutral" box on a light wall:
+        # ~27; most: > 40), so the bar is a floor plus a contrast, not one colour's figure.
         for p in truth[frames] if frames else ():
             b = p.box
             band = np.s_[b.y + b.h // 4 : b.y + 3 * b.h // 4, max(0, b.x - 12) : b.x + 12]
             columns = np.abs(drawn[band].astype(int) - plain[band]).mean(axis=(0, 2))
-            assert columns.max() > 40
+            assert columns.max() > max(15.0, 4 * np.percentile(columns, 25)), columns.round(1)
         frames += 1
     assert frames == len(truth)
 
