@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from bench.scenes import background, feather_mask
+from edge_runtime.boxes import Box
 
 SIDES = (110, 170)
 MIN_IOU = 0.3
@@ -22,15 +23,8 @@ JPEG_QUALITY = 70
 NOISE = 3.0
 
 
-def _iou(a, b) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def placed(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """(BGR frame, where the face was drawn as x, y, w, h) for one 2-D uint8 face."""
+def placed(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, Box]:
+    """(BGR frame, the box the face was drawn in) for one 2-D uint8 face."""
     side = int(rng.integers(SIDES[0], SIDES[1] + 1))
     margin = 60
     frame = background(side + 2 * margin, side + 2 * margin, rng).astype(np.float32)
@@ -43,7 +37,7 @@ def placed(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tupl
     ok, buf = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:  # pragma: no cover - OpenCV always encodes a uint8 image
         raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR), (x0, y0, side, side)
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR), Box(x0, y0, side, side)
 
 
 def pipeline_crops(faces: np.ndarray, labels: np.ndarray, *, seed: int = 0, detector=None
@@ -60,11 +54,11 @@ def pipeline_crops(faces: np.ndarray, labels: np.ndarray, *, seed: int = 0, dete
     for i, face in enumerate(faces):
         frame, drawn = placed(face, rng)
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        boxes = [(b.x, b.y, b.w, b.h) for b in detector.detect(gray) if detector.verify(gray, b)]
-        best = max(boxes, key=lambda b: _iou(b, drawn), default=None)
-        if best is None or _iou(best, drawn) < MIN_IOU:
+        boxes = [b for b in detector.detect(gray) if detector.verify(gray, b)]
+        best = max(boxes, key=drawn.iou, default=None)
+        if best is None or best.iou(drawn) < MIN_IOU:
             continue
-        crops.append(preprocess_face(frame, best, size=faces.shape[1]))
+        crops.append(preprocess_face(frame, best.as_list(), size=faces.shape[1]))
         kept.append(i)
     index = np.asarray(kept, dtype=np.int64)
     crops_arr = np.stack(crops) if crops else np.empty((0, *faces.shape[1:]), np.uint8)

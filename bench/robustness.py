@@ -29,7 +29,7 @@ def measure(data: Path, models_dir: Path) -> dict:
     from bench.accuracy import load_split
     from bench.pipeline_crops import pipeline_crops
     from edge_runtime.classifier import Classifier, default_model_path
-    from train.robustness import robustness
+    from train.robustness import accuracy, robustness
 
     split_name, split = load_split(data, None)
     crops, crop_labels, found = pipeline_crops(split.images, split.labels)
@@ -40,14 +40,10 @@ def measure(data: Path, models_dir: Path) -> dict:
     rows = {}
     for name, predictor in predictors.items():
         rows[name] = robustness(predictor, split.images, split.labels)
-        rows[name]["pipeline"] = _accuracy(predictor, crops, crop_labels)
-        rows[name]["pipeline_fer_crop"] = _accuracy(predictor, split.images[found], crop_labels)
+        rows[name]["pipeline"] = accuracy(predictor, crops, crop_labels)
+        rows[name]["pipeline_fer_crop"] = accuracy(predictor, split.images[found], crop_labels)
     return {"data": str(data), "split": split_name, "faces": len(split), "pipeline_faces": int(len(found)),
             "default": default_model_path().name, "models": rows}
-
-
-def _accuracy(predictor, faces, labels) -> float:
-    return float((predictor.predict(faces).argmax(axis=1) == labels).mean()) if len(labels) else 0.0
 
 
 def markdown(results: dict) -> str:
@@ -95,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models-dir", type=Path, default=REPO / "models", help="the shipped *_int8.tflite models")
     p.add_argument("--out", type=Path, default=REPO / "bench", help="folder of RESULTS.md and robustness_results.json")
     args = p.parse_args(argv)
-    results = measure(args.data, args.models_dir)
+    from train.data import DataError
+
+    try:
+        results = measure(args.data, args.models_dir)
+    except DataError as exc:
+        print(f"python -m bench.robustness: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "robustness_results.json").write_text(json.dumps(results, indent=2) + "\n")
     section = markdown(results)

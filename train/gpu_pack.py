@@ -141,7 +141,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{args.dest}: train {counts['train']:,} faces, val {counts['val']:,}")
         return 0
-    files = write_pack(args.data, args.out, args.parts)
+    from train.data import DataError
+
+    try:
+        files = write_pack(args.data, args.out, args.parts)
+    except (DataError, ValueError) as exc:
+        print(f"python -m train.gpu_pack pack: {exc}", file=sys.stderr)
+        return 2
     if str(args.wheels):
         fetch_wheels(args.wheels)
     repo = Path(__file__).resolve().parents[1]

@@ -19,16 +19,17 @@ def corrupted(faces: np.ndarray, condition: str, seed: int = 0) -> np.ndarray:
     return CONDITIONS[condition](faces, np.random.default_rng([seed, names.index(condition)]))
 
 
+def accuracy(predictor, faces: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy of `predictor` (anything with predict(faces) -> probabilities); 0 for no faces."""
+    labels = np.asarray(labels)
+    return float((predictor.predict(faces).argmax(axis=1) == labels).mean()) if len(labels) else 0.0
+
+
 def robustness(predictor, faces: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict:
     """Clean accuracy, accuracy per condition, their mean and the mean as a fraction of clean
     ("retention": 0.92 means the model keeps 92 % of its clean accuracy on average)."""
-    labels = np.asarray(labels)
-
-    def accuracy(x: np.ndarray) -> float:
-        return float((predictor.predict(x).argmax(axis=1) == labels).mean())
-
-    clean = accuracy(faces)
-    per = {name: accuracy(corrupted(faces, name, seed)) for name in CONDITIONS}
+    clean = accuracy(predictor, faces, labels)
+    per = {name: accuracy(predictor, corrupted(faces, name, seed), labels) for name in CONDITIONS}
     mean = float(np.mean(list(per.values())))
     return {"n": int(len(labels)), "seed": seed, "clean": clean, "conditions": per, "mean": mean,
             "retention": mean / clean if clean else 0.0}

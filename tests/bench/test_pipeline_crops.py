@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.pipeline_crops import MIN_IOU, _iou, pipeline_crops, placed
+from bench.pipeline_crops import MIN_IOU, pipeline_crops, placed
 from edge_runtime.detector import HaarDetector, HaarOptions
 
 
@@ -47,15 +47,43 @@ def test_a_face_the_detector_does_not_find_is_left_out_not_guessed():
     assert len(crops) == len(labels) == len(index) == 0 and crops.shape[1:] == (48, 48)
 
 
-def test_a_box_must_overlap_where_the_face_was_drawn():
-    drawn = (100, 100, 120, 120)
-    assert _iou(drawn, drawn) == 1.0
-    # Shifted by a third of its side in x and y: IoU (80*80)/(2*120*120-80*80) = 0.286, just under the bar.
-    assert _iou((140, 140, 120, 120), drawn) < MIN_IOU < _iou((130, 130, 120, 120), drawn)
+class _Shifted:
+    """A detector that finds one face box where the face was drawn, moved by `shift` pixels in x and y."""
+
+    def __init__(self, shift: int):
+        self.shift, self.drawn = shift, None
+
+    def detect(self, gray):
+        from bench.pipeline_crops import Box
+
+        d = self.drawn
+        return [Box(d.x + self.shift, d.y + self.shift, d.w, d.h)]
+
+    def verify(self, gray, box):
+        return True
+
+
+def test_a_box_must_overlap_where_the_face_was_drawn(sample, monkeypatch):
+    from bench import pipeline_crops as pc
+
+    faces, labels = sample
+    real_placed = pc.placed
+    for shift, kept in ((20, 1), (60, 0)):  # for a 110-170 px face: IoU 0.50-0.64, and 0.12-0.27 (under MIN_IOU)
+        detector = _Shifted(shift)
+
+        def spy(face, rng, detector=detector):
+            frame, drawn = real_placed(face, rng)
+            detector.drawn = drawn
+            return frame, drawn
+
+        monkeypatch.setattr(pc, "placed", spy)
+        assert len(pipeline_crops(faces[:1], labels[:1], detector=detector)[2]) == kept
+    assert MIN_IOU == 0.3
 
 
 def test_the_frame_holds_the_face_where_it_says(sample):
     faces, _ = sample
-    frame, (x, y, w, h) = placed(faces[0], np.random.default_rng(0))
+    frame, box = placed(faces[0], np.random.default_rng(0))
+    x, y, w, h = box.as_list()
     assert frame.ndim == 3 and frame.shape[2] == 3 and 110 <= w == h <= 170
     assert x >= 0 and x + w <= frame.shape[1] and y >= 0 and y + h <= frame.shape[0]

@@ -54,6 +54,12 @@ def test_the_daemon_crop_table_gives_both_accuracies_and_their_difference():
     assert "| `fer_mobile_int8.tflite` | 63.77 | 63.85 | -0.08 |" in text
 
 
+def test_a_missing_data_folder_is_one_sentence_not_a_traceback(tmp_path, capsys):
+    assert robustness.main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"python -m bench.robustness: {tmp_path / 'nope'}: no such file or folder\n"
+    assert not (tmp_path / "RESULTS.md").exists()
+
+
 def test_a_full_bench_run_keeps_both_owned_sections(tmp_path, monkeypatch):
     out = tmp_path / "RESULTS.md"
     out.write_text("# old\n")

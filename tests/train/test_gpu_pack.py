@@ -121,6 +121,12 @@ def test_python_m_train_runs_a_command_without_the_console_script(dataset):
     assert bad.returncode == 1 and bad.stderr.startswith("python -m train data: ") and "no such file" in bad.stderr
 
 
+def test_pack_from_the_command_line_names_bad_data_in_one_sentence(tmp_path, capsys):
+    assert gpu_pack.main(["pack", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "p"), "--wheels", ""]) == 2
+    assert capsys.readouterr().err == f"python -m train.gpu_pack pack: {tmp_path / 'nope'}: no such file or folder\n"
+    assert not (tmp_path / "p").exists()
+
+
 def test_unpack_from_the_command_line_says_what_is_missing(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "train.gpu_pack", "unpack", str(tmp_path), str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=60)
