@@ -171,7 +171,7 @@ def judge_model(int8_model) -> Path:
     """The model that judges whether the pipeline crops faces right: the accurate shipped fer_cnn (the
     device default since 2026-12-01), whose label holds when a crop moves by a pixel or two. fer_mobile
     was more crop-sensitive (on this test's video 28 of 44 decisive labels matched the known crop's,
-    against 43 of 45 for the fer_cnn of 2026-11-21 and 24 of 24 for that of 2026-12-01), though on val
+    against 43 of 45 for the fer_cnn of 2026-11-21, 24 of 24 for vgg_c2 and 32 of 32 for vgg_c3r), though on val
     faces cropped with Haar-like jitter it stayed as accurate as on aligned ones (62.3 / 61.7 % vs
     61.7 %): it is an instrument question, not a pipeline one."""
     judge = REPO / "models" / "fer_cnn_int8.tflite"

@@ -125,8 +125,9 @@ def test_labels_agree_with_direct_classification_of_the_known_crops(judged_run, 
     # Each face is classified every classify_every frames.
     assert total >= 0.95 * sum(len(t) for t in truth) / PipelineOptions().classify_every
     # Enough decisive faces for the label comparison to mean something: the judge fer_cnn of 2026-11-21 was
-    # decisive on 45 of 69, the one of 2026-12-01 (vgg_c2, softer probabilities) on 24 of 69, all 24 kept.
-    assert decisive >= 0.3 * total
+    # decisive on 45 of 69, vgg_c2 (softer probabilities) on 24 of 69, vgg_c3r (shipped 2026-12-01) on 32 of
+    # 69: each kept every decisive label.
+    assert decisive >= 0.3 * total, (decisive, same_label, total)
     assert same_label / decisive >= 0.9
     assert nearest_is_own / total >= 0.8
     assert np.mean(distance) <= 0.35
