@@ -43,12 +43,11 @@ def _head(x, num_classes: int):
     return layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
 
 
-def fer_vgg(num_classes: int = 7, size: int = 48) -> keras.Model:
-    """The default: VGG-style, four stages of two 3x3 conv-BN-ReLU (32..256), max-pool,
-    then a flattened 3x3x256 map (faces are aligned, position matters) into FC 256.
-    About 1.8 M parameters, ~120 M multiply-adds per face."""
+def _vgg(num_classes: int, size: int, widths: tuple[int, int, int, int], name: str) -> keras.Model:
+    """Four stages of two 3x3 conv-BN-ReLU and a max-pool, then the flattened 3x3 map (faces are aligned,
+    position matters) into FC 256 with BN."""
     inp, x = _inputs(size)
-    for stage, (filters, drop) in enumerate(((32, 0.0), (64, 0.05), (128, 0.1), (256, 0.2)), start=1):
+    for stage, (filters, drop) in enumerate(zip(widths, (0.0, 0.05, 0.1, 0.2)), start=1):
         x = _conv_bn_relu(x, filters, name=f"stage{stage}_conv1")
         x = _conv_bn_relu(x, filters, name=f"stage{stage}_conv2")
         x = layers.MaxPooling2D(2)(x)
@@ -59,7 +58,20 @@ def fer_vgg(num_classes: int = 7, size: int = 48) -> keras.Model:
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(0.3)(x)
-    return keras.Model(inp, _head(x, num_classes), name="fer_vgg")
+    return keras.Model(inp, _head(x, num_classes), name=name)
+
+
+def fer_vgg(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """The accurate model: VGG-style, four stages of two 3x3 conv-BN-ReLU (32..256), max-pool,
+    then a flattened 3x3x256 map into FC 256. About 1.8 M parameters, ~118 M multiply-adds per face."""
+    return _vgg(num_classes, size, (32, 64, 128, 256), "fer_vgg")
+
+
+def fer_vgg_slim(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """fer_vgg with three quarters of its channels in every conv (24..192): ~1.0 M parameters and ~67 M
+    multiply-adds. Meant to start from a trained fer_vgg pruned to its most important channels
+    (`fer-edge train --arch fer_vgg_slim --init models/fer_cnn.keras`, train/prune.py)."""
+    return _vgg(num_classes, size, (24, 48, 96, 192), "fer_vgg_slim")
 
 
 def _separable(x, filters: int, stride: int = 1):
@@ -198,6 +210,8 @@ ARCHITECTURES: dict[str, Arch] = {
         Arch("fer_mobile", fer_mobile, 48, "edge default: depthwise-separable, 5.3 M MAC, ~0.23 M params"),
         Arch("fer_mobile_wide", fer_mobile_wide, 48, "fer_mobile at 1.5x width: 11.5 M MAC, ~0.5 M params"),
         Arch("fer_vgg", fer_vgg, 48, "default: VGG-style 4x2 conv 32-256, BN, FC 256 (~1.8 M params)"),
+        Arch("fer_vgg_slim", fer_vgg_slim, 48, "fer_vgg at 3/4 of the channels (24-192), ~67 M MAC; "
+             "prune a trained fer_vgg into it with --init"),
         Arch("keras_example_cnn", keras_example_cnn, 48, "seed (a): 4 conv + Dense 1024, Adam 1e-4",
              optimizer="adam", learning_rate=1e-4),
         Arch("shallow_cnn", shallow_cnn, 48, "seed (b): 2 conv blocks (32, 64) + FC 512"),

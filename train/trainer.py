@@ -200,7 +200,9 @@ def _teacher_probs(split: Split, teacher: Path, cache_dir: Path) -> np.ndarray:
     return probs
 
 
-def _load_initial_weights(model, path: Path) -> None:
+def _load_initial_weights(model, path: Path) -> dict | None:
+    """Start from a trained model: the same architecture's weights as they are, or a wider model of the same
+    layout pruned to its most important channels (train/prune.py; returns what each pruned layer kept)."""
     import keras
 
     if not path.exists():
@@ -210,10 +212,18 @@ def _load_initial_weights(model, path: Path) -> None:
     except Exception as exc:  # Keras raises many types for a bad file
         raise ValueError(f"--init {path}: not a loadable Keras model: {exc}") from exc
     theirs, ours = [w.shape for w in source.get_weights()], [w.shape for w in model.get_weights()]
-    if theirs != ours:
-        raise ValueError(f"--init {path}: its layers ({source.name}, {len(theirs)} weight tensors) do not match "
-                         f"the {model.name} architecture ({len(ours)} weight tensors)")
-    model.set_weights(source.get_weights())
+    if theirs == ours:
+        model.set_weights(source.get_weights())
+        return None
+    if len(theirs) == len(ours):  # the same layout, narrower: keep the source's most important channels
+        from train.prune import prune_into
+
+        try:
+            return prune_into(source, model)
+        except ValueError as exc:
+            raise ValueError(f"--init {path}: {exc}") from exc
+    raise ValueError(f"--init {path}: its layers ({source.name}, {len(theirs)} weight tensors) do not match "
+                     f"the {model.name} architecture ({len(ours)} weight tensors)")
 
 
 def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, resume: bool = False,
@@ -258,8 +268,7 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
     val = FaceBatches(val_split, 256, None, cfg.seed).as_keras()
     with distribution_scope():
         model = build_model(cfg.arch)
-        if cfg.init:
-            _load_initial_weights(model, Path(cfg.init))
+        pruned = _load_initial_weights(model, Path(cfg.init)) if cfg.init else None
         if arch.optimizer and cfg.optimizer == "adamw" and cfg.learning_rate == TrainConfig.learning_rate:
             cfg.optimizer, cfg.learning_rate, cfg.schedule = arch.optimizer, arch.learning_rate, "constant"
         model.compile(
@@ -307,6 +316,7 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
             "keras": keras.__version__,
             "seconds": round(time.time() - started, 1),
             "best_val_accuracy": best_so_far(history_csv),
+            **({"pruned_from_init": {k: list(v) for k, v in pruned.items()}} if pruned else {}),
             "epochs_run": epochs_in(history_csv),
         },
         "date": time.strftime("%Y-%m-%d"),
