@@ -24,57 +24,20 @@ def plural(n: int, noun: str) -> str:
 
 
 def add_detect_command(sub) -> None:
-    from edge_runtime.detector import HaarOptions
-    from edge_runtime.pipeline import PipelineOptions
+    from edge_runtime.face_path import add_settings_flags
 
-    haar, pipe = HaarOptions(), PipelineOptions()
     p = add_command(sub, "detect", help="Find faces in an image, a folder of images or a video and classify "
-                    "their expressions with the int8 model (no TensorFlow needed).",
+                    "their expressions with the int8 model (no TensorFlow needed). Every detection setting is "
+                    "also a key of the daemon's `detection:` config, with the same default.",
                     example="fer-edge detect clip.mp4 --json --out clip_annotated.mp4")
     p.add_argument("input", nargs="?", default=str(SAMPLE_VIDEO),
                    help="image, folder of images, video file, camera index, /dev/videoN, stream URL or "
                    "picamera2[:N] (default: the bundled sample video, three FER2013 val faces)")
-    p.add_argument("--model", help="int8 .tflite model with its .json metadata (default: the shipped "
-                   "models/fer_cnn_int8.tflite)")
     p.add_argument("--json", action="store_true", help="write one JSON line per face per frame to stdout "
                    "(source: the image file or the input, frame, time, box, label, score, probabilities, track) "
                    "and nothing else")
     p.add_argument("--out", help="write the annotated image, folder of images or video here")
-    p.add_argument("--detect-every", type=int, default=pipe.detect_every, metavar="N",
-                   help=f"full-frame detection every N frames, faces followed in between (default {pipe.detect_every})")
-    p.add_argument("--cut-below", type=float, default=pipe.cut_below, metavar="R",
-                   help="a cut (every face dropped, full detection at once) when the picture's correlation with "
-                   f"the last frame falls below R, -1 = never (default {pipe.cut_below})")
-    p.add_argument("--motion", type=float, default=pipe.motion, metavar="C",
-                   help="between full detections, look for faces where the picture changed by C of its contrast "
-                   f"outside tracked faces, 0 = off (default {pipe.motion})")
-    p.add_argument("--follow-score", type=float, default=pipe.follow_score, metavar="S",
-                   help="least template-matching score (-1..1) that still follows a face between detections "
-                   f"(default {pipe.follow_score})")
-    p.add_argument("--confirm-score", type=float, default=pipe.confirm_score, metavar="W",
-                   help="show a face at once when the cascade's weight for it reaches W, else after a second "
-                   f"detection; 0 = always wait (default {pipe.confirm_score})")
-    p.add_argument("--detect-width", type=int, default=haar.detect_width, metavar="PX",
-                   help=f"shrink frames to this width for detection, 0 = never (default {haar.detect_width})")
-    p.add_argument("--min-size", type=int, default=haar.min_size, metavar="PX",
-                   help=f"smallest face side in input pixels (default {haar.min_size})")
-    p.add_argument("--min-neighbors", type=int, default=haar.min_neighbors,
-                   help=f"Haar minNeighbors: higher = fewer false faces (default {haar.min_neighbors})")
-    p.add_argument("--scale-factor", type=float, default=haar.scale_factor,
-                   help=f"Haar scaleFactor between searched face sizes (default {haar.scale_factor})")
-    p.add_argument("--cascade", help="another Haar cascade XML file (default: OpenCV's frontal-face cascade)")
-    p.add_argument("--verify-cascade", default=haar.verify_cascade, metavar="XML",
-                   help="a second cascade that must also find a new face before it is tracked, '' = none "
-                   f"(default {haar.verify_cascade})")
-    p.add_argument("--verify-model", default=haar.verify_model, metavar="TFLITE",
-                   help="face / not-face model that vets each new detection before it is tracked, '' = none "
-                   "(default: the verifier shipped with fer-edge)")
-    p.add_argument("--verify-threshold", type=float, default=haar.verify_threshold, metavar="P",
-                   help=f"least P(face) the verifier must give a new detection (default {haar.verify_threshold})")
-    p.add_argument("--smoothing", type=float, default=pipe.smoothing, metavar="SECONDS",
-                   help=f"per-face smoothing time constant, 0 = off (default {pipe.smoothing})")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for the model and OpenCV (default 1)")
-    p.add_argument("--device", help="Edge TPU device for *_edgetpu.tflite models: usb, usb:0, pci:0")
+    add_settings_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=cmd_detect)
 
@@ -82,33 +45,16 @@ def add_detect_command(sub) -> None:
 def cmd_detect(args) -> int:
     import json
 
-    import cv2
-
     from edge_runtime.annotate import AnnotatedOutput, draw_faces
-    from edge_runtime.classifier import Classifier, default_model_path
-    from edge_runtime.detector import DetectorError, HaarDetector, HaarOptions
+    from edge_runtime.detector import DetectorError
+    from edge_runtime.face_path import build_pipeline, settings_from_args
     from edge_runtime.interpreter import EdgeTpuError, ModelError
     from edge_runtime.metadata import MetadataError
-    from edge_runtime.pipeline import Pipeline, PipelineOptions
     from edge_runtime.progress import Progress
     from edge_runtime.sources import SourceError, open_source
 
-    model = args.model or default_model_path()
-    if args.model is None and not model.exists():
-        raise CommandError(f"no --model given, and no shipped model: not {model}, and this fer-edge runs from no "
-                           "installed release (pass --model PATH; on a workstation, `fer-edge convert --int8` "
-                           "makes one)")
-    cv2.setNumThreads(args.threads)
     try:
-        classifier = Classifier(model, num_threads=args.threads, device=args.device)
-        detector = HaarDetector(HaarOptions(cascade=args.cascade, scale_factor=args.scale_factor,
-                                            min_neighbors=args.min_neighbors, min_size=args.min_size,
-                                            detect_width=args.detect_width, verify_cascade=args.verify_cascade,
-                                            verify_model=args.verify_model,
-                                            verify_threshold=args.verify_threshold))
-        pipeline = Pipeline(detector, classifier, PipelineOptions(
-            detect_every=args.detect_every, smoothing=args.smoothing, cut_below=args.cut_below, motion=args.motion,
-            follow_score=args.follow_score, confirm_score=args.confirm_score))
+        pipeline = build_pipeline(settings_from_args(args))
         source = open_source(args.input)
     except (ModelError, MetadataError, EdgeTpuError, DetectorError, SourceError, ImportError, ValueError) as exc:
         raise CommandError(str(exc)) from exc

@@ -17,16 +17,14 @@ from functools import partial
 import cv2
 
 from edge_runtime.annotate import draw_faces
-from edge_runtime.classifier import Classifier, default_model_path
 from edge_runtime.daemon.capture import Capture, Captured
 from edge_runtime.daemon.config import DaemonConfig
 from edge_runtime.daemon.events import EventTracker
-from edge_runtime.daemon.metrics import Metrics, RateMeter, TimedClassifier, TimedDetector, build_labels
+from edge_runtime.daemon.metrics import Metrics, RateMeter, build_labels
 from edge_runtime.daemon.sinks import Sink
 from edge_runtime.daemon.state import FaceState, Preview, State
 from edge_runtime.daemon.systemd import Notifier
-from edge_runtime.detector import HaarDetector
-from edge_runtime.pipeline import Pipeline
+from edge_runtime.face_path import build_pipeline
 from edge_runtime.sources import Source, open_source
 
 log = logging.getLogger("fer_edge.daemon")
@@ -39,14 +37,10 @@ class Daemon:
         self.config = config
         camera = config.camera
         self.metrics = Metrics(camera.name)
-        d = config.detection
-        model = d.model or default_model_path()
-        classifier = Classifier(model, num_threads=d.threads, device=d.device)
-        self.metrics.build.info(build_labels(model))  # after the classifier's checks of the model file
-        detector = HaarDetector(d.haar_options())
-        cv2.setNumThreads(d.threads)
-        self.pipeline = Pipeline(TimedDetector(detector, self.metrics.detection_seconds),
-                                 TimedClassifier(classifier, self.metrics.inference_seconds), d.pipeline_options())
+        self.pipeline = build_pipeline(config.detection, detector_timer=self.metrics.detection_seconds,
+                                       classifier_timer=self.metrics.inference_seconds)
+        classifier = self.pipeline.classifier
+        self.metrics.build.info(build_labels(classifier.path))  # after the classifier's checks of the model file
         self.events = EventTracker(camera.name, classifier.labels)
         self.capture = Capture(source_factory or partial(open_source, camera.source), camera)
         self.notifier = notifier or Notifier()
@@ -64,6 +58,8 @@ class Daemon:
         except BaseException:
             self._close_outputs()
             raise
+        # Per-frame face records cost a dict per face per frame: made only for a sink that asked for them.
+        self._per_frame = any(getattr(s, "wants_faces", False) for s in self.sinks)
 
     def _open_outputs(self) -> None:
         if self.config.jsonl is not None:
@@ -134,6 +130,10 @@ class Daemon:
         alive = [t.id for t in self.pipeline.tracker.tracks]
         for record in self.events.update(result.faces, alive, wall):
             self._emit("event", record)
+        if result.faces and self._per_frame:
+            camera = self.config.camera.name
+            self._emit("faces", [{"type": "face", "camera": camera, **r}
+                                 for r in result.json_records(self.pipeline.labels)])
         self._processed.count()
         m = self.metrics
         m.frames_processed.inc()

@@ -79,6 +79,7 @@ class Capture:
         with self._ready:
             self._ready.wait_for(lambda: self._slot is not None or self.finished or self._stop.is_set(), timeout)
             item, self._slot = self._slot, None
+            self._ready.notify_all()  # a file read without realtime waits for the slot to be free
             return item
 
     def poll(self) -> None:
@@ -138,6 +139,8 @@ class Capture:
         self.watchdog.reset(opened)
         self._stream += 1
         period = 1.0 / source.fps if self.camera.realtime and not source.live and source.fps else 0.0
+        # A file read without realtime loses no frame: each waits until the last one was taken for processing.
+        lossless = not source.live and not self.camera.realtime
         due = opened
         frames = 0
         unreadable = self.unreadable
@@ -154,7 +157,10 @@ class Capture:
             if now - opened >= self.camera.watchdog.healthy_seconds:
                 self.backoff.reset()
             frames += 1
-            self._put(Captured(Frame(self.captured, now - self.started, frame.bgr, frame.gray), self._stream))
+            # Without realtime the file's own clock is the frames' (smoothing is in seconds of the scene, not of
+            # the processing); a camera's, or a file played like one, is the daemon's.
+            stamp = frame.timestamp if lossless else now - self.started
+            self._put(Captured(Frame(self.captured, stamp, frame.bgr, frame.gray), self._stream), wait=lossless)
             if period:
                 due = max(due + period, now - period)
                 if self._stop.wait(max(0.0, due - self.clock())):
@@ -165,8 +171,10 @@ class Capture:
             raise SourceError(f"{source.name}: no frame could be read")
         return True
 
-    def _put(self, item: Captured) -> None:
+    def _put(self, item: Captured, wait: bool = False) -> None:
         with self._ready:
+            if wait:
+                self._ready.wait_for(lambda: self._slot is None or self._stop.is_set())
             if self._slot is not None:
                 self.skipped += 1
             self._slot = item

@@ -32,8 +32,7 @@ from pydantic import (
     field_validator,
 )
 
-from edge_runtime.detector import HaarOptions
-from edge_runtime.pipeline import PipelineOptions
+from edge_runtime.face_path import DetectionSettings
 from edge_runtime.sources import is_device_or_stream
 
 if sys.version_info >= (3, 11):
@@ -41,7 +40,6 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 (the oldest supported): the same parser, from PyPI
     import tomli as tomllib
 
-_HAAR, _PIPE = HaarOptions(), PipelineOptions()
 SECRET_KEYS = frozenset({"password", "token"})
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a megabyte is a mistake or an attack
 MAX_DEPTH = 32  # the deepest real config is 4 levels
@@ -133,7 +131,8 @@ class CameraConfig(Section):
     source: str = Field("0", min_length=1, description="picamera2[:N], a camera index, /dev/videoN, a URL or a file")
     loop: bool = Field(False, description="replay a file source forever (otherwise its end ends the run)")
     fps: float = Field(0.0, ge=0, le=240, description="process at most this many frames per second (0 = all)")
-    realtime: bool = Field(True, description="read a file source at its own frame rate, like a camera")
+    realtime: bool = Field(True, description="read a file source at its own frame rate, like a camera (false: "
+                           "every frame, as fast as the pipeline takes them, none skipped)")
     watchdog: WatchdogConfig = WatchdogConfig()
 
     @field_validator("source")
@@ -145,62 +144,16 @@ class CameraConfig(Section):
         return value
 
 
-class DetectionConfig(Section):
-    model: Path | None = Field(None, description="int8 .tflite with its .json (default: the shipped model)")
-    device: str | None = Field(None, description="Edge TPU device for *_edgetpu.tflite models: usb, pci:0")
-    threads: int = Field(1, ge=1, le=64)
-    detect_every: int = Field(_PIPE.detect_every, ge=1, le=1000)
-    classify_every: int = Field(_PIPE.classify_every, ge=1, le=1000)
-    detect_width: int = Field(_HAAR.detect_width, ge=0, le=8192)
-    min_size: int = Field(_HAAR.min_size, ge=1, le=8192)
-    min_neighbors: int = Field(_HAAR.min_neighbors, ge=0, le=100)
-    scale_factor: float = Field(_HAAR.scale_factor, gt=1.0, le=2.0)
-    verify_cascade: str = Field(_HAAR.verify_cascade, max_length=4096, description="a second Haar cascade (bundled "
-                                "name or path) that must also find a new face before it is tracked; '' = none")
-    verify_model: str | None = Field(_HAAR.verify_model, max_length=4096, description="face / not-face .tflite "
-                                     "that vets each new detection; null = the shipped verifier, '' = none")
-    verify_threshold: float = Field(_HAAR.verify_threshold, ge=0, le=1,
-                                    description="least P(face) the verifier must give a new detection")
-    smoothing: float = Field(_PIPE.smoothing, ge=0, le=60)
-    cut_below: float = Field(_PIPE.cut_below, ge=-1, le=1, description="a cut (faces dropped, full detection) "
-                             "when the picture's correlation with the last frame falls below this; -1 = never")
-    motion: float = Field(_PIPE.motion, ge=0, le=10, description="look for faces where the picture changed by "
-                          "this much of its contrast outside tracked faces; 0 = off")
-    follow_score: float = Field(_PIPE.follow_score, gt=-1, lt=1,
-                                description="least template-matching score that still follows a face")
-    confirm_score: float = Field(_PIPE.confirm_score, ge=0, le=100, description="show a face at once when the "
-                                 "cascade's weight for it reaches this, else after a second detection; 0 = always wait")
-
-    @field_validator("model")
-    @classmethod
-    def _model_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError("no such model file")
-        return value
-
-    @field_validator("verify_model")
-    @classmethod
-    def _verifier_exists(cls, value: str | None) -> str | None:
-        if value and not Path(value).is_file():
-            raise ValueError("no such model file")
-        return value
-
-    def haar_options(self) -> HaarOptions:
-        return HaarOptions(scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
-                           min_size=self.min_size, detect_width=self.detect_width,
-                           verify_cascade=self.verify_cascade, verify_model=self.verify_model,
-                           verify_threshold=self.verify_threshold)
-
-    def pipeline_options(self) -> PipelineOptions:
-        return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,
-                               smoothing=self.smoothing, cut_below=self.cut_below, motion=self.motion,
-                               follow_score=self.follow_score, confirm_score=self.confirm_score)
+# The detection settings are the `detect` command's flags too: declared once, in edge_runtime/face_path.py.
+DetectionConfig = DetectionSettings
 
 
 class JsonlConfig(Section):
     path: str = Field("-", min_length=1, description="a file, or - for stdout")
     max_bytes: int = Field(10_000_000, ge=0, description="rotate the file past this size (0 = never)")
     backups: int = Field(3, ge=0, le=100, description="rotated files kept: PATH.1 ... PATH.N")
+    faces: bool = Field(False, description="also a line per face per processed frame (type face: frame, time, "
+                        "track, box, label, score, probabilities, as `fer-edge detect --json` writes them)")
 
 
 class MqttConfig(Section):

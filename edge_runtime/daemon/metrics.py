@@ -6,12 +6,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 from edge_runtime import __version__
-from edge_runtime.boxes import Box
-from edge_runtime.detector import FaceDetector
 from edge_runtime.release.manifest import file_entry, find_manifest, load_manifest
 
 # Haar on a 320-px frame takes milliseconds to tens of them; one int8 face about 3 ms on a Pi 4 core.
@@ -96,28 +93,3 @@ class RateMeter:
             return 0.0
         (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
         return (n1 - n0) / max(1e-6, t1 - t0)
-
-
-class TimedDetector(FaceDetector):
-    """A detector whose every call is observed in a histogram."""
-
-    def __init__(self, detector: FaceDetector, histogram):
-        self.detector, self.histogram = detector, histogram
-
-    def detect(self, gray: np.ndarray) -> list[Box]:
-        with self.histogram.time():
-            return self.detector.detect(gray)
-
-
-class TimedClassifier:
-    """A classifier whose `classify` calls are observed in a histogram; everything else is the classifier's."""
-
-    def __init__(self, classifier, histogram):
-        self._classifier, self._histogram = classifier, histogram
-
-    def classify(self, faces):
-        with self._histogram.time():
-            return self._classifier.classify(faces)
-
-    def __getattr__(self, name):
-        return getattr(self._classifier, name)

@@ -128,4 +128,4 @@ def test_a_missing_model_is_named_not_its_metadata(tmp_path, capsys):
 
     assert main(["detect", "--model", str(tmp_path / "nope.tflite")]) == 1
     err = capsys.readouterr().err
-    assert err == f"fer-edge detect: {tmp_path / 'nope.tflite'}: model file not found\n"
+    assert err == f"fer-edge detect: --model {tmp_path / 'nope.tflite'}: no such model file\n"

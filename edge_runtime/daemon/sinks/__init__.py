@@ -15,6 +15,9 @@ class Sink:
     def camera(self, record: dict) -> None:
         """The camera went online or offline (type camera, state, reason)."""
 
+    def faces(self, records: list[dict]) -> None:
+        """Every face of one processed frame (type face), in the `detect --json` record format."""
+
     def state(self, state: State) -> None:
         """Faces present, the dominant emotion or the camera state changed."""
 

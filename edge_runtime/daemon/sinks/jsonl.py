@@ -14,6 +14,7 @@ from edge_runtime.daemon.sinks import Sink
 
 class JsonlSink(Sink):
     def __init__(self, config: JsonlConfig):
+        self.wants_faces = config.faces
         if config.path == "-":
             self.handler: logging.Handler = logging.StreamHandler(sys.stdout)
         else:
@@ -38,6 +39,11 @@ class JsonlSink(Sink):
 
     def camera(self, record: dict) -> None:
         self._write(record)
+
+    def faces(self, records: list[dict]) -> None:
+        if self.wants_faces:
+            for record in records:
+                self._write(record)
 
     def close(self) -> None:
         self.handler.flush()
