@@ -42,23 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=REPO / "bench", help="folder for RESULTS.md and results.json")
 
 
-def _scene_faces(images: np.ndarray, labels: np.ndarray, count: int = 3):
-    """The first `count` faces (in a fixed shuffle) that Haar finds frontal: scenes score detection of faces."""
-    from bench.scenes import SceneFace, is_frontal
-    from edge_runtime.detector import HaarDetector, HaarOptions
-    from edge_runtime.labels import LABELS
-
-    detector = HaarDetector(HaarOptions(detect_width=0))
-    faces = []
-    for i in np.random.default_rng(7).permutation(len(images)):
-        face = SceneFace(images[i], LABELS[labels[i]])
-        if is_frontal(face, detector):
-            faces.append(face)
-            if len(faces) == count:
-                return faces
-    raise SystemExit(f"fewer than {count} faces of --data are found by the Haar cascade: too few for the scenes")
-
-
 def _latency_jobs(entries, peer, workdir: Path, model: Path) -> list[dict]:
     """Keras float and TFLite float32 of the family of `model`, every shipped CPU int8 model, the peer's TFLite."""
     from bench import latency
@@ -82,6 +65,7 @@ def run(args) -> dict:
     from bench import accuracy, daemon, latency, pipeline_fps, sizes
     from bench import peer as peer_mod
     from bench.models import presets, shipped
+    from bench.scenes import frontal_faces
     from bench.timing import default_cpu
 
     parts = list(args.only or PARTS)
@@ -111,7 +95,7 @@ def run(args) -> dict:
                 jobs = _latency_jobs(entries, peer, workdir, args.model)
                 results["latency"] = latency.measure(jobs, split.images[pick], args.runs, cpu)
             elif part in ("pipeline", "daemon") and clips is None:
-                clips = pipeline_fps.make_videos(_scene_faces(split.images, split.labels), args.frames, workdir)
+                clips = pipeline_fps.make_videos(frontal_faces(split.images, split.labels), args.frames, workdir)
             if part == "pipeline":
                 systems = pipeline_fps.SYSTEMS if peer else pipeline_fps.SYSTEMS[:2]
                 results["pipeline"] = pipeline_fps.measure(clips, args.model, args.runs, cpu, systems)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench.scenes import SceneFace, background, feather_mask
+from bench.scenes import SceneFace, background, feather_mask, feather_rect
 from edge_runtime.boxes import Box
 
 # A face counts as present (it must be found) when at least this fraction of it is inside the frame
@@ -186,30 +186,70 @@ def render(scenes: Sequence[Scene], faces: Sequence[SceneFace], options: Dynamic
         for actor in scene.actors:
             side = actor.side
             face = faces[actor.face]
-            up = cv2.resize(face.image, (side, side), interpolation=cv2.INTER_CUBIC).astype(np.float32)[..., None]
             cover = _cover(side, actor.cover, rng) if actor.hide else None
-            drawn.append((next_id, actor, face.label, up, feather_mask(side)[..., None], cover,
+            drawn.append((next_id, actor, face.label, *_sprite(face, side), cover,
                           _positions(actor, scene.frames, lanes, o, rng)))
             next_id += 1
         for t in range(scene.frames):
             frame = bg.copy()
-            truth = []
-            for fid, actor, label, up, mask, cover, boxes in drawn:
+            placed: list[tuple[TrueFace | None, Box]] = []
+            for fid, actor, label, up, mask, offset, cover, boxes in drawn:
                 box = boxes[t]
-                inside = box.clipped(o.width, o.height)
-                if inside is None:
-                    continue
+                patch = Box(box.x - offset[0], box.y - offset[1], up.shape[1], up.shape[0])
                 hidden = actor.hide is not None and actor.hide[0] <= t < actor.hide[1]
-                pixels, alpha = cover if hidden else (up, mask)
-                sy, sx = slice(inside.y - box.y, inside.y - box.y + inside.h), slice(inside.x - box.x,
-                                                                                     inside.x - box.x + inside.w)
-                roi = frame[inside.y : inside.y + inside.h, inside.x : inside.x + inside.w]
-                roi[:] = roi * (1.0 - alpha[sy, sx]) + pixels[sy, sx] * alpha[sy, sx]
-                truth.append(TrueFace(fid, box, label, inside.area / box.area, hidden))
+                # A hidden FER crop is replaced by what hides it; a photograph keeps its head around the cover.
+                if not (hidden and patch == box):
+                    _paste(frame, up, mask, patch)
+                if hidden:
+                    _paste(frame, *cover, box)
+                inside = box.clipped(o.width, o.height)
+                placed.append((None if inside is None else TrueFace(fid, box, label, inside.area / box.area, hidden),
+                               patch))
+            truth = _occluded(placed)
             if scene.light is not None and t >= scene.light[0]:
                 frame *= scene.light[1]
             frame += rng.normal(0.0, o.noise, frame.shape).astype(np.float32) + rng.normal(0.0, o.flicker)
             yield np.clip(frame, 0, 255).astype(np.uint8), truth
+
+
+def _sprite(face: SceneFace, side: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """What is drawn for a face of `side` pixels: pixels (float32, 1 or 3 channels), an alpha mask and the face
+    box's offset inside them. A FER crop is the face itself, feathered; a photograph is scaled so its face box
+    is `side` wide, and drawn whole with a thin feather (a picture of a person, not a floating face)."""
+    if face.face is None:
+        up = cv2.resize(face.image, (side, side), interpolation=cv2.INTER_CUBIC).astype(np.float32)[..., None]
+        return up, feather_mask(side)[..., None], (0, 0)
+    scale = side / face.face.w
+    h, w = face.image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    up = cv2.resize(face.image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    up = up.astype(np.float32) if up.ndim == 3 else up.astype(np.float32)[..., None]
+    return up, feather_rect(size[0], size[1], 0.03)[..., None], (round(face.face.x * scale), round(face.face.y * scale))
+
+
+def _paste(frame: np.ndarray, pixels: np.ndarray, alpha: np.ndarray, where: Box) -> bool:
+    """Blend `pixels` into `frame` at `where` (which may reach outside it); whether any of it landed."""
+    inside = where.clipped(frame.shape[1], frame.shape[0])
+    if inside is None:
+        return False
+    sy = slice(inside.y - where.y, inside.y - where.y + inside.h)
+    sx = slice(inside.x - where.x, inside.x - where.x + inside.w)
+    roi = frame[inside.y : inside.y + inside.h, inside.x : inside.x + inside.w]
+    roi[:] = roi * (1.0 - alpha[sy, sx]) + pixels[sy, sx] * alpha[sy, sx]
+    return True
+
+
+def _occluded(placed: list[tuple[TrueFace | None, Box]]) -> list[TrueFace]:
+    """The faces in the frame, in drawing order with what was drawn for each; a face that a picture drawn after
+    it covers by more than a fifth is hidden (neither to be found, nor a false face when found): portraits are
+    larger than their faces and may overlap a neighbour's."""
+    out = []
+    for i, (face, _) in enumerate(placed):
+        if face is None:
+            continue
+        covered = sum(face.box.intersection(patch) for _, patch in placed[i + 1 :])
+        out.append(replace(face, hidden=True) if covered > 0.2 * face.box.area else face)
+    return out
 
 
 def write_video(path: str | os.PathLike, scenes: Sequence[Scene], faces: Sequence[SceneFace],
@@ -234,3 +274,45 @@ def write_video(path: str | os.PathLike, scenes: Sequence[Scene], faces: Sequenc
 def scene_starts(scenes: Sequence[Scene]) -> list[int]:
     """The first frame of each scene (the frames just after a cut)."""
     return list(np.cumsum([0] + [s.frames for s in scenes[:-1]]).astype(int))
+
+
+def read_portraits(folder: str | os.PathLike, count: int, seed: int = 0, max_side: int = 400) -> list[SceneFace]:
+    """`count` photographs of people from class folders (`../shared/wild_dev/<class>/`, a seeded draw spread
+    over the classes), each with the face box found on the still photo: the largest face OpenCV's frontal cascade
+    finds at full resolution with the photo given a replicated border (a close-up's face otherwise fills the
+    cascade's window), kept when that face is at least 60 px and the photo holds only one. Photos are shrunk to
+    at most `max_side` pixels first. The box comes from a cascade, so faces it cannot find are not in the scenes:
+    the scenes score following, cutting and labelling on real heads, not a detector's reach (bench/wild.py does)."""
+    from edge_runtime.detector import HaarDetector, HaarOptions
+    from edge_runtime.labels import LABELS
+
+    detector = HaarDetector(HaarOptions(detect_width=0, verify_model=""))
+    rng = np.random.default_rng(seed)
+    pools = {c: sorted(p for p in (Path(folder) / c).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+             for c in LABELS if (Path(folder) / c).is_dir()}
+    if not pools:
+        raise ValueError(f"{folder}: no class folders ({', '.join(LABELS)}) of photographs")
+    for paths in pools.values():
+        rng.shuffle(paths)
+    faces: list[SceneFace] = []
+    while len(faces) < count and any(pools.values()):
+        for label, paths in pools.items():
+            if not paths or len(faces) >= count:
+                continue
+            path = paths.pop()
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                continue
+            scale = min(1.0, max_side / max(image.shape[:2]))
+            if scale < 1.0:
+                image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            pad = max(image.shape[:2]) // 4
+            gray = cv2.copyMakeBorder(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), pad, pad, pad, pad,
+                                      cv2.BORDER_REPLICATE)
+            found = [b.shifted(-pad, -pad) for b in detector.detect(gray)]
+            found = [b for b in found if b.clipped(image.shape[1], image.shape[0]) == b]
+            if len(found) == 1 and found[0].w >= 60:
+                faces.append(SceneFace(image, label, str(path), found[0]))
+    if len(faces) < count:
+        raise ValueError(f"{folder}: only {len(faces)} photographs with one clear face, {count} asked for")
+    return faces

@@ -222,12 +222,10 @@ def markdown(results: dict) -> str:
 
 
 def write(results: dict, out: Path) -> None:
-    from bench import dynamic, robustness
+    from bench.sections import kept_sections
 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    # `python -m bench.dynamic` and `python -m bench.robustness` own their sections: a full run keeps them.
+    # `python -m bench.dynamic`, `bench.robustness`, ... own their sections: a full run keeps them.
     old = (out / "RESULTS.md").read_text() if (out / "RESULTS.md").exists() else ""
-    kept = "\n".join(old[old.index(begin) : old.index(end) + len(end)] + "\n"
-                   for begin, end in ((dynamic.BEGIN, dynamic.END), (robustness.BEGIN, robustness.END))
-                   if begin in old and end in old)
+    kept = kept_sections(old)
     (out / "RESULTS.md").write_text(markdown(results) + ("\n" + kept if kept else ""))

@@ -17,10 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-from bench.dynamic import write_section
+from bench.sections import SECTIONS, write_section
 
 REPO = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- robustness: written by python -m bench.robustness -->", "<!-- /robustness -->"
+BEGIN, END = SECTIONS["robustness"]
 SHARE_TARGET, BELOW_ACCURATE = 0.92, 0.02
 
 

@@ -18,11 +18,14 @@ from edge_runtime.boxes import Box
 
 @dataclass(frozen=True)
 class SceneFace:
-    """One face to place: its 48x48 (or any square) grayscale pixels and where it came from."""
+    """One face to place: its 48x48 (or any square) grayscale pixels and where it came from; or a whole
+    photograph of a person (BGR, any size) with `face`, the face's box in it (hair, ears, shoulders and the
+    photo's background come along: what a camera sees, unlike a FER crop)."""
 
     image: np.ndarray
     label: str | None = None
     path: str | None = None
+    face: Box | None = None
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,17 @@ def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
 
 def feather_mask(side: int, feather: float = 0.08) -> np.ndarray:
     """1 inside, falling smoothly to 0 over `feather` of the side at the edges (float32)."""
-    ramp = max(1, int(round(side * feather)))
-    edge = np.minimum(np.arange(side), np.arange(side)[::-1]).astype(np.float32)
-    line = np.clip((edge + 0.5) / ramp, 0.0, 1.0)
-    return np.outer(line, line)
+    return feather_rect(side, side, feather)
+
+
+def feather_rect(width: int, height: int, feather: float) -> np.ndarray:
+    """feather_mask for a width x height rectangle (each side ramps over `feather` of its own length)."""
+
+    def ramp(n: int) -> np.ndarray:
+        edge = np.minimum(np.arange(n), np.arange(n)[::-1]).astype(np.float32)
+        return np.clip((edge + 0.5) / max(1, int(round(n * feather))), 0.0, 1.0)
+
+    return np.outer(ramp(height), ramp(width))
 
 
 def _paths(faces: int, opts: SceneOptions, rng: np.random.Generator) -> list[list[Box]]:
@@ -152,3 +162,19 @@ def is_frontal(face: SceneFace, detector, side: int = 120) -> bool:
     frame, placements = next(render([face], SceneOptions(frames=1, sizes=(side, side), seed=0)))
     box = placements[0].box
     return any(box.iou(b) > 0.5 for b in detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)))
+
+
+def frontal_faces(images: np.ndarray, labels: np.ndarray, count: int = 3) -> list[SceneFace]:
+    """The first `count` faces (in a fixed shuffle) that Haar finds frontal: scenes score detection of faces."""
+    from edge_runtime.detector import HaarDetector, HaarOptions
+    from edge_runtime.labels import LABELS
+
+    detector = HaarDetector(HaarOptions(detect_width=0))
+    faces = []
+    for i in np.random.default_rng(7).permutation(len(images)):
+        face = SceneFace(images[i], LABELS[labels[i]])
+        if is_frontal(face, detector):
+            faces.append(face)
+            if len(faces) == count:
+                return faces
+    raise SystemExit(f"fewer than {count} faces of --data are found by the Haar cascade: too few for the scenes")

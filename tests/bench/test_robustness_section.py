@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import dynamic, report, robustness
+from bench.sections import write_section
 
 
 def result(clean: float, mean: float) -> dict:
@@ -63,10 +64,10 @@ def test_a_missing_data_folder_is_one_sentence_not_a_traceback(tmp_path, capsys)
 def test_a_full_bench_run_keeps_both_owned_sections(tmp_path, monkeypatch):
     out = tmp_path / "RESULTS.md"
     out.write_text("# old\n")
-    dynamic.write_section(f"{dynamic.BEGIN}\nDYNAMIC\n{dynamic.END}\n", out)
-    dynamic.write_section(robustness.markdown(results(0.986)), out, robustness.BEGIN, robustness.END)
+    write_section(f"{dynamic.BEGIN}\nDYNAMIC\n{dynamic.END}\n", out, dynamic.BEGIN, dynamic.END)
+    write_section(robustness.markdown(results(0.986)), out, robustness.BEGIN, robustness.END)
     # Writing a section again replaces it instead of adding a second one.
-    dynamic.write_section(robustness.markdown(results(0.95)), out, robustness.BEGIN, robustness.END)
+    write_section(robustness.markdown(results(0.95)), out, robustness.BEGIN, robustness.END)
     assert out.read_text().count(robustness.BEGIN) == 1 and "0.950 |" in out.read_text()
     monkeypatch.setattr(report, "markdown", lambda results: "# new\n")
     report.write({}, tmp_path)
