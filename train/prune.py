@@ -35,9 +35,10 @@ def _bn_scale(bn) -> np.ndarray:
     return np.abs(gamma) / np.sqrt(var + bn.epsilon)
 
 
-def prune_into(source, target) -> dict:
-    """Copy `source`'s most important channels into `target` (a model built narrower). Returns what was kept,
-    per pruned layer: {"layer": (kept, of)}. Raises ValueError when the two layouts differ."""
+def prune_into(source, target) -> dict[str, tuple[np.ndarray, int]]:
+    """Copy `source`'s most important channels into `target` (a model built narrower). Returns, per pruned layer
+    (by the target's layer name), the source channels it kept, in order, and how many the source had. Raises
+    ValueError when the two layouts differ."""
     src, dst = list(source.layers), list(target.layers)
     kinds_src, kinds_dst = [_layer_kind(la) for la in src], [_layer_kind(la) for la in dst]
     if kinds_src != kinds_dst:
@@ -48,7 +49,7 @@ def prune_into(source, target) -> dict:
         raise ValueError(f"cannot prune {source.name}: {', '.join(k.split()[1] for k in bad)} layers are not handled")
     keep: np.ndarray | None = None  # the source channels that the current activation keeps
     spatial = 1  # positions per channel after a Flatten, for the Dense that reads it
-    kept: dict[str, tuple[int, int]] = {}
+    kept: dict[str, tuple[np.ndarray, int]] = {}
     for i, (s, d) in enumerate(zip(src, dst)):
         kind = kinds_src[i]
         if kind == "conv" or kind == "dense":
@@ -70,7 +71,7 @@ def prune_into(source, target) -> dict:
                 nxt = src[i + 1] if i + 1 < len(src) else None
                 score = l1 * _bn_scale(nxt) if nxt is not None and kinds_src[i + 1] == "bn" else l1
                 out = np.sort(np.argsort(-score, kind="stable")[:n_out])
-                kept[d.name] = (n_out, kernel.shape[-1])
+                kept[d.name] = (out, kernel.shape[-1])
             else:
                 out = np.arange(n_out)
             d.set_weights([kernel[..., out]] + [b[out] for b in w[1:]])

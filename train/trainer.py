@@ -316,7 +316,9 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
             "keras": keras.__version__,
             "seconds": round(time.time() - started, 1),
             "best_val_accuracy": best_so_far(history_csv),
-            **({"pruned_from_init": {k: list(v) for k, v in pruned.items()}} if pruned else {}),
+            # Channels kept of each pruned layer's (the init model's), when --init was pruned into this network.
+            **({"pruned_from_init": {k: [len(v), source_width] for k, (v, source_width) in pruned.items()}}
+               if pruned else {}),
             "epochs_run": epochs_in(history_csv),
         },
         "date": time.strftime("%Y-%m-%d"),
