@@ -110,21 +110,35 @@ def fer_mobile_wide(num_classes: int = 7, size: int = 48) -> keras.Model:
     return _mobile(num_classes, size, 1.5, "fer_mobile_wide")
 
 
+def _conv_block(x, filters: int, kernel: int = 3, *, norm: str | None = "pre", padding: str = "same",
+                pool_padding: str = "valid", drop: float = 0.25, name: str | None = None):
+    """One conv stage of the seed presets: a conv with ReLU and batch norm (norm "pre": conv-BN-ReLU, "post":
+    conv-ReLU-BN, None: no BN), a 2x2 max-pool and dropout (0 = none)."""
+    x = layers.Conv2D(filters, kernel, padding=padding, activation=None if norm == "pre" else "relu", name=name)(x)
+    if norm is not None:
+        x = layers.BatchNormalization()(x)
+    if norm == "pre":
+        x = layers.ReLU()(x)
+    x = layers.MaxPooling2D(2, padding=pool_padding)(x)
+    return layers.Dropout(drop)(x) if drop else x
+
+
+def _dense_block(x, units: int, *, norm: bool, drop: float, name: str | None = None):
+    """Dense, then BN and ReLU (norm) or a ReLU inside the dense, then dropout."""
+    x = layers.Dense(units, activation=None if norm else "relu", name=name)(x)
+    if norm:
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    return layers.Dropout(drop)(x)
+
+
 def keras_example_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
     """Seed (a): Conv32-Conv64-Pool-Drop.25-Conv128-Pool-Conv128-Pool-Drop.25-Dense1024-Drop.5-softmax."""
     inp, x = _inputs(size)
     x = layers.Conv2D(32, 3, activation="relu")(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Dropout(0.25)(x)
-    x = layers.Conv2D(128, 3, activation="relu")(x)
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(128, 3, activation="relu")(x)
-    x = layers.MaxPooling2D(2)(x)
-    x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(1024, activation="relu")(x)
-    x = layers.Dropout(0.5)(x)
+    x = _conv_block(x, 64, norm=None, padding="valid")
+    x = _conv_block(x, 128, norm=None, padding="valid", drop=0)
+    x = _conv_block(x, 128, norm=None, padding="valid")
+    x = _dense_block(layers.Flatten()(x), 1024, norm=False, drop=0.5)
     return keras.Model(inp, _head(x, num_classes), name="keras_example_cnn")
 
 
@@ -132,14 +146,8 @@ def shallow_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
     """Seed (b), "shallow": two conv blocks (32, 64; BN, dropout, 2x2 pool) + FC 512."""
     inp, x = _inputs(size)
     for filters in (32, 64):
-        x = layers.Conv2D(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-        x = layers.MaxPooling2D(2)(x)
-        x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(512, activation="relu")(x)
-    x = layers.Dropout(0.5)(x)
+        x = _conv_block(x, filters)
+    x = _dense_block(layers.Flatten()(x), 512, norm=False, drop=0.5)
     return keras.Model(inp, _head(x, num_classes), name="shallow_cnn")
 
 
@@ -149,17 +157,10 @@ def deep_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
     inp, x = _inputs(size)
     # Layer names follow the published table (Keras 2 numbering from 1).
     for i, (filters, kernel) in enumerate(((64, 3), (128, 5), (512, 3), (512, 3)), start=1):
-        x = layers.Conv2D(filters, kernel, padding="same", name=f"conv2d_{i}")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-        x = layers.MaxPooling2D(2)(x)
-        x = layers.Dropout(0.25)(x)
+        x = _conv_block(x, filters, kernel, name=f"conv2d_{i}")
     x = layers.Flatten()(x)
     for i, units in enumerate((256, 512), start=1):
-        x = layers.Dense(units, name=f"dense_{i}")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-        x = layers.Dropout(0.25)(x)
+        x = _dense_block(x, units, norm=True, drop=0.25, name=f"dense_{i}")
     return keras.Model(inp, _head(x, num_classes), name="deep_cnn")
 
 
@@ -168,13 +169,10 @@ def valid_cnn_100(num_classes: int = 7, size: int = 100) -> keras.Model:
     FC 128 / 64 with dropout 0.1."""
     inp, x = _inputs(size)
     for filters in (32, 64, 128):
-        x = layers.Conv2D(filters, 3, padding="valid", activation="relu")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.MaxPooling2D(2)(x)
+        x = _conv_block(x, filters, norm="post", padding="valid", drop=0)
     x = layers.Flatten()(x)
     for units in (128, 64):
-        x = layers.Dense(units, activation="relu")(x)
-        x = layers.Dropout(0.1)(x)
+        x = _dense_block(x, units, norm=False, drop=0.1)
     return keras.Model(inp, _head(x, num_classes), name="valid_cnn_100")
 
 
@@ -182,13 +180,10 @@ def four_conv_two_dense(num_classes: int = 7, size: int = 48) -> keras.Model:
     """Seed (e): four conv layers (64, 128, 512, 512) with pooling, then two dense layers (256, 512)."""
     inp, x = _inputs(size)
     for filters in (64, 128, 512, 512):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.MaxPooling2D(2)(x)
-        x = layers.Dropout(0.25)(x)
+        x = _conv_block(x, filters, norm=None)
     x = layers.Flatten()(x)
     for units in (256, 512):
-        x = layers.Dense(units, activation="relu")(x)
-        x = layers.Dropout(0.25)(x)
+        x = _dense_block(x, units, norm=False, drop=0.25)
     return keras.Model(inp, _head(x, num_classes), name="four_conv_two_dense")
 
 
@@ -196,12 +191,8 @@ def five_block_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
     """Seed (f): five blocks of Conv-BN-Pool-Dropout with same padding (32..512)."""
     inp, x = _inputs(size)
     for filters in (32, 64, 128, 256, 512):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.MaxPooling2D(2, padding="same")(x)
-        x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
-    return keras.Model(inp, _head(x, num_classes), name="five_block_cnn")
+        x = _conv_block(x, filters, norm="post", pool_padding="same")
+    return keras.Model(inp, _head(layers.Flatten()(x), num_classes), name="five_block_cnn")
 
 
 ARCHITECTURES: dict[str, Arch] = {
