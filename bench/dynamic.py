@@ -13,16 +13,14 @@ import os
 import shlex
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
-from multiprocessing import get_context
 from pathlib import Path
 
 from bench import pipeline_fps
 from bench.dynamic_scenes import DynamicOptions, random_scenes, read_portraits, scene_starts, write_video
 from bench.pipeline_fps import peer_frames
 from bench.sections import SECTIONS, write_section
-from bench.timing import Clock, default_cpu, pin_to_one_cpu, spread
+from bench.timing import Clock, default_cpu, interleaved, pin_to_one_cpu, spread
 from bench.tracking_score import Reported, score
 from edge_runtime.boxes import Box
 
@@ -116,12 +114,7 @@ def measure(video: Path, truth, model: Path, runs: int, cpu: int, systems=SYSTEM
     (the pipelines are deterministic); plus the detector alone on every frame, the recall reference."""
     detections = detector_every_frame(video)
     reference = score(truth, [[Reported(None, b) for b in frame] for frame in detections], detections, tracking=False)
-    results: dict[str, list[dict]] = {s: [] for s in systems}
-    ctx = get_context("spawn")
-    for r in range(runs):
-        for system in systems if r % 2 == 0 else systems[::-1]:
-            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                results[system].append(pool.submit(worker, system, str(video), str(model), cpu).result())
+    results = interleaved(worker, systems, runs, str(video), str(model), cpu)
     summary = {"detector_every_frame": reference}
     for system, rows in results.items():
         reported = [[Reported(t, Box(*b), label) for t, b, label in frame] for frame in rows[0]["faces"]]

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.scenes import SceneFace, background, feather_mask, feather_rect
+from bench.scenes import SceneFace, background, feather_mask, feather_rect, write_frames
 from edge_runtime.boxes import Box
 
 # A face counts as present (it must be found) when at least this fraction of it is inside the frame
@@ -256,19 +256,7 @@ def write_video(path: str | os.PathLike, scenes: Sequence[Scene], faces: Sequenc
                 options: DynamicOptions | None = None) -> list[list[TrueFace]]:
     """Write the scenes as one video file (MJPG in .avi, mp4v otherwise); the true faces per frame."""
     o = options or DynamicOptions()
-    path = Path(path)
-    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
-    writer = cv2.VideoWriter(str(path), fourcc, o.fps, (o.width, o.height))
-    if not writer.isOpened():
-        raise OSError(f"{path}: OpenCV cannot write this video")
-    truth = []
-    try:
-        for frame, faces_in in render(scenes, faces, o):
-            writer.write(frame)
-            truth.append(faces_in)
-    finally:
-        writer.release()
-    return truth
+    return write_frames(path, render(scenes, faces, o), o.fps, (o.width, o.height))
 
 
 def scene_starts(scenes: Sequence[Scene]) -> list[int]:

@@ -8,14 +8,12 @@ Both decode the video with OpenCV inside the timed loop.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
 
 from bench.scenes import SceneFace, SceneOptions, write_video
-from bench.timing import Clock, pin_to_one_cpu, spread
+from bench.timing import Clock, interleaved, pin_to_one_cpu, spread
 from edge_runtime.boxes import Box
 
 MATCH_IOU = 0.4
@@ -60,12 +58,10 @@ def score(found: list[list[Box]], truth: list[list[Box]]) -> dict:
 
 
 def _fer_edge_frames(video: Path, model: str, confirm: int):
-    from edge_runtime.classifier import Classifier
-    from edge_runtime.detector import HaarDetector
-    from edge_runtime.pipeline import Pipeline, PipelineOptions
+    from edge_runtime.face_path import DetectionSettings, build_pipeline
     from edge_runtime.sources import VideoSource
 
-    pipeline = Pipeline(HaarDetector(), Classifier(model, num_threads=1), PipelineOptions(confirm=confirm))
+    pipeline = build_pipeline(DetectionSettings(model=model, threads=1), confirm=confirm)
 
     def run():
         with VideoSource(video) as source:
@@ -119,12 +115,7 @@ def measure(clips, model: Path, runs: int, cpu: int, systems=SYSTEMS) -> dict:
     """Per system: FPS (wall and CPU) over runs, with spread; recall and false detections of the first run,
     per clip and overall (the pipelines are deterministic, so every run finds the same boxes)."""
     videos = [str(path) for path, _ in clips]
-    results = {s: [] for s in systems}
-    ctx = get_context("spawn")
-    for r in range(runs):
-        for system in systems if r % 2 == 0 else systems[::-1]:
-            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                results[system].append(pool.submit(worker, system, videos, str(model), cpu).result())
+    results = interleaved(worker, systems, runs, videos, str(model), cpu)
     summary = {}
     for system, rows in results.items():
         if not rows:

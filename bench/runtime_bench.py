@@ -32,7 +32,7 @@ from bench.timing import Clock
 from edge_runtime.classifier import Classifier, default_model_path
 from edge_runtime.detector import HaarDetector, HaarOptions
 from edge_runtime.labels import LABELS
-from edge_runtime.pipeline import Pipeline, PipelineOptions
+from edge_runtime.pipeline import PipelineOptions
 from edge_runtime.preprocess import preprocess_face
 from edge_runtime.sources import VideoSource
 
@@ -64,7 +64,11 @@ def haar_reference(frames: list[np.ndarray]) -> dict:
 
 
 def run_video(model: Path, video: Path, truth, options: PipelineOptions) -> dict:
-    pipeline = Pipeline(HaarDetector(), Classifier(model, num_threads=1), options)
+    from dataclasses import asdict
+
+    from edge_runtime.face_path import DetectionSettings, build_pipeline
+
+    pipeline = build_pipeline(DetectionSettings(model=model, threads=1), **asdict(options))
     hits = total = false = 0
     ids: dict[int, set[int]] = {}
     with Clock() as t, VideoSource(video) as source:

@@ -141,16 +141,22 @@ def write_video(path: str | os.PathLike, faces: Sequence[SceneFace], options: Sc
                 ) -> list[list[Placement]]:
     """Write the scene as a video file (MJPG in .avi, mp4v otherwise); the placements per frame."""
     opts = options or SceneOptions()
+    return write_frames(path, render(faces, opts), opts.fps, (opts.width, opts.height))
+
+
+def write_frames(path: str | os.PathLike, frames: Iterator[tuple[np.ndarray, list]], fps: float,
+                 size: tuple[int, int]) -> list[list]:
+    """Write (BGR frame, truth) pairs as one video file (MJPG in .avi, mp4v otherwise); the truths in order."""
     path = Path(path)
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
-    writer = cv2.VideoWriter(str(path), fourcc, opts.fps, (opts.width, opts.height))
+    writer = cv2.VideoWriter(str(path), fourcc, fps, size)
     if not writer.isOpened():
         raise OSError(f"{path}: OpenCV cannot write this video")
     truth = []
     try:
-        for frame, placements in render(faces, opts):
+        for frame, placed in frames:
             writer.write(frame)
-            truth.append(placements)
+            truth.append(placed)
     finally:
         writer.release()
     return truth

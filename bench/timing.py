@@ -38,3 +38,19 @@ def pin_to_one_cpu(cpu: int) -> None:
 def default_cpu() -> int:
     """The last CPU this process may use: the one a 2-core machine's other work is least likely to pick first."""
     return max(os.sched_getaffinity(0))
+
+
+def interleaved(worker, systems, runs: int, *args) -> dict[str, list]:
+    """`worker(system, *args)` for each system, `runs` times, each call in a fresh spawned process (no warm caches,
+    no state shared between systems), the order reversed every other run so drift in the machine's speed
+    falls on every system alike; {system: [its results in run order]}."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    results: dict[str, list] = {s: [] for s in systems}
+    ctx = get_context("spawn")
+    for r in range(runs):
+        for system in systems if r % 2 == 0 else systems[::-1]:
+            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                results[system].append(pool.submit(worker, system, *args).result())
+    return results
