@@ -9,6 +9,7 @@ bounds and descriptions, and both commands build their detector, verifier, class
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +130,11 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifier_timer=None) -> Pipeline:
+def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifier_timer=None,
+                   **pipeline_options) -> Pipeline:
     """The detector (with its verifier), the classifier and the pipeline these settings describe. The timers
-    (prometheus Histograms, for the daemon) observe every call of the detector and of the classifier.
+    (prometheus Histograms, for the daemon) observe every call of the detector and of the classifier; pipeline
+    options that are no setting (a benchmark's `confirm=1`) may be given on top.
     Raises ModelError, MetadataError, EdgeTpuError or DetectorError for a bad model, device or cascade."""
     import cv2
 
@@ -152,4 +155,4 @@ def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifi
         detector = Timed(detector, detector_timer, ("detect", "detect_in", "verify"))
     if classifier_timer is not None:
         classifier = Timed(classifier, classifier_timer, ("classify",))
-    return Pipeline(detector, classifier, settings.pipeline_options())
+    return Pipeline(detector, classifier, replace(settings.pipeline_options(), **pipeline_options))
