@@ -192,8 +192,14 @@ class Daemon:
         c = self.capture
         new = dataclasses.replace(self.state, frames_skipped=c.skipped, reconnects=c.reconnects,
                                   frames_processed=self._processed.total, **changes)
-        old, self.state = self.state, new
-        if old.summary() | {"time": 0} != new.summary() | {"time": 0}:
+        old = self.state
+        changed = old.summary() | {"time": 0} != new.summary() | {"time": 0}
+        if changed and "time" not in changes:
+            # A change without a frame (the camera online or offline): stamped now, never with the frame
+            # time of an earlier state (or 0.0, before the first frame).
+            new = dataclasses.replace(new, time=time.time())
+        self.state = new
+        if changed:
             self._emit("state", new)
 
     def _end_events(self, wall: float) -> None:
