@@ -107,13 +107,16 @@ class ServerLogFilter(logging.Filter):
 
 
 def redact(text: str, token: str | None) -> str:
-    """`text` with every `token=` value replaced, however percent-encoded; the token itself, in any
-    encoding that percent-decoding reveals, withholds the whole text."""
+    """`text` with every `token=` value replaced, however percent-encoded, and the token itself replaced as
+    written, as a str's escapes show it (`\\xf6`) and as a bytes repr shows it (`\\xc3\\xb6`, how aiohttp
+    quotes a bad request line); a token that percent-decoding reveals withholds the whole text."""
     text = TOKEN_VALUE.sub(rf"\1{REDACTED}", text)
     if token:
-        text = text.replace(token, REDACTED)
+        forms = {token, token.encode("ascii", "backslashreplace").decode(), repr(token.encode())[2:-1]}
+        for form in forms:
+            text = text.replace(form, REDACTED)
         decoded = unquote(unquote_plus(text))
-        if token in decoded or token in decoded.encode("ascii", "backslashreplace").decode():
+        if any(form in decoded for form in forms):
             return WITHHELD
     return text
 

@@ -11,6 +11,7 @@ import logging
 import re
 import socket
 import threading
+import time
 
 import pytest
 from aiohttp import web
@@ -26,6 +27,7 @@ from edge_runtime.daemon.http_guard import (
     redacted_target,
     secret_bytes,
 )
+from tests.support import wait_until
 
 TOKEN = "guard-token-0123456789"
 log = logging.getLogger("fer_edge.test_guard")
@@ -49,6 +51,7 @@ class Served:
         asyncio.run_coroutine_threadsafe(self._open(), self.loop).result(5)
 
     async def _handle(self, request: web.BaseRequest) -> web.Response:
+        self.last = request
         refusal = host_refusal(request, self.config)
         return web.Response(status=421 if refusal else 200, text=refusal or redacted_target(request))
 
@@ -107,7 +110,8 @@ def test_loopback_names_the_address_and_allowed_hosts_are_served(loopback, host)
     assert loopback.get("/", host.format(port=loopback.port)) == (200, "/")
 
 
-@pytest.mark.parametrize("host", ["rebind.attacker.example", "rebind.attacker.example:{port}", "10.0.0.1:{port}",
+@pytest.mark.parametrize("host", ["rebind.attacker.example", "localhost:{port}:1", "rebind.attacker.example:{port}",
+                                  "10.0.0.1:{port}",
                                   "127.0.0.2", "localhost.attacker.example", "[::2]:{port}", "camera.test.evil",
                                   "[fe80::1%eth0]:{port}"])
 def test_other_hosts_are_refused_with_the_setting_to_change(loopback, host):
@@ -138,7 +142,9 @@ def test_the_access_log_names_the_request_without_the_token(loopback, caplog):
     caplog.set_level(logging.DEBUG, log.name)
     target = f"/a%20b?token={TOKEN}&x=1+2&Token=other&tokens=kept"
     assert loopback.get(target, "localhost") == (200, "/a%20b?token=<redacted>&x=1+2&Token=<redacted>&tokens=kept")
-    line = next(r.getMessage() for r in caplog.records if r.name == log.name)
+    # aiohttp writes the access line after the response has gone out: wait for it.
+    line = wait_until(lambda: next((r.getMessage() for r in caplog.records if r.name == log.name), None), 5,
+                      "the access line", 0.01)
     assert line.startswith('127.0.0.1 "GET /a%20b?token=<redacted>&x=1+2&Token=<redacted>&tokens=kept" 200 ')
     # The bytes sent (headers and the 55-byte body), then the time in ms with one decimal.
     assert re.fullmatch(r'.*" 200 (\d+) \d+\.\d ms', line) and int(line.split()[-3]) > 55, line
@@ -146,6 +152,7 @@ def test_the_access_log_names_the_request_without_the_token(loopback, caplog):
     caplog.clear()
     caplog.set_level(logging.INFO, log.name)
     assert loopback.get("/plain", "localhost") == (200, "/plain")
+    time.sleep(0.2)
     assert not [r for r in caplog.records if r.name == log.name], "an access line without -v"
 
 
@@ -206,3 +213,55 @@ def test_secret_bytes_keep_invalid_utf8_distinct():
     escaped = b"\xff\xfe".decode("utf-8", "surrogateescape")
     assert secret_bytes(escaped) != secret_bytes("\ufffd\ufffd") and len(secret_bytes(escaped)) == 6
     assert secret_bytes("\ud800") == b"\xed\xa0\x80"
+
+
+@pytest.fixture(scope="module")
+def named():
+    """Bound on ::1, configured by a name (in mixed case) that is no loopback name."""
+    served = Served(HttpConfig(host="Camera.Local", port=0, token=TOKEN), "::1")
+    yield served
+    served.close()
+
+
+@pytest.mark.parametrize("host, status", [("camera.local", 200), ("CAMERA.LOCAL:{port}", 200), ("[::1]:{port}", 200),
+                                          ("[::1%lo]:{port}", 200), ("localhost", 200), ("camera.local.evil", 421),
+                                          ("[::2%lo]", 421)])
+def test_the_configured_name_and_the_address_with_a_zone_are_served(named, host, status):
+    header = host.format(port=named.port)
+    assert named.get("/", header, address="::1")[0] == status
+
+
+def test_the_access_line_gives_the_time_in_milliseconds(loopback, caplog):
+    caplog.set_level(logging.DEBUG, log.name)
+    loopback.get(f"/t?token={TOKEN}", "localhost")
+    caplog.clear()
+    AccessLog(log, "").log(loopback.last, web.Response(status=204), 0.25)
+    assert caplog.records[-1].getMessage().endswith(' "GET /t?token=<redacted>" 204 0 250.0 ms')
+
+
+def test_a_record_without_a_traceback_is_redacted_and_kept():
+    record = logging.LogRecord(server_log.name, logging.WARNING, __file__, 1, "token %s at /?token=%s", (TOKEN, "x"),
+                               None)
+    assert ServerLogFilter(TOKEN).filter(record) is True
+    assert (record.levelno, record.msg, record.exc_text) == (logging.WARNING, f"token {REDACTED} at /?token={REDACTED}",
+                                                             None)
+
+
+def test_a_malformed_request_line_is_cut_at_300_characters(loopback, caplog):
+    caplog.set_level(logging.DEBUG, server_log.name)
+    loopback.raw(("GET /" + "a" * 600 + " HTTP/1.1 junk\r\nHost: localhost\r\n\r\n").encode())
+    message = wait_until(lambda: next((r.getMessage() for r in caplog.records if r.name == server_log.name), None), 5,
+                         "the debug line", 0.01)
+    prefix = "Error handling request from 127.0.0.1: "
+    assert message.startswith(prefix + "400, message: Bad status line: ") and len(message) == len(prefix) + 300
+
+
+def test_a_token_outside_ascii_is_withheld_however_it_is_encoded():
+    token = "tökén-0123456789abcdef"
+    encoded = "".join(f"%{b:02X}" for b in token.encode())
+    assert redact(f"GET /x{encoded} HTTP/1.1", token) == WITHHELD
+    assert redact(f"GET /{encoded[:9]}%{encoded[9:]} x", token) == f"GET /{encoded[:9]}%{encoded[9:]} x"
+    # As a str's escapes and as aiohttp's bytes repr of a bad request line show it:
+    assert redact(f"b'GET /x{token.encode('ascii', 'backslashreplace').decode()} x'", token) == f"b'GET /x{REDACTED} x'"
+    assert redact(f"{str(f'GET /{token} x'.encode())}", token) == f"b'GET /{REDACTED} x'"
+    assert redact("café: no token here", token) == "café: no token here"
