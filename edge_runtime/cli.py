@@ -136,6 +136,8 @@ def add_daemon_commands(sub) -> None:
 
 
 def cmd_run(args) -> int:
+    import logging
+    import os
     import signal
 
     from edge_runtime.daemon.config import ConfigError, cli_overrides, load_config
@@ -158,9 +160,29 @@ def cmd_run(args) -> int:
         daemon = Daemon(config)
     except (ModelError, MetadataError, EdgeTpuError, DetectorError, ImportError, OSError) as exc:
         raise CommandError(str(exc)) from exc
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, daemon.request_stop)
-    return daemon.run()
+    hangup = []
+
+    def stop(signum, _frame) -> None:
+        if signum == signal.SIGHUP:
+            hangup.append(signum)
+        daemon.request_stop()
+
+    # SIGHUP (a closed terminal, or `kill -HUP` meant as a reload) stops as cleanly as SIGTERM, with the
+    # status a shell gives a hangup (129): under systemd's Restart=on-failure the daemon starts again and
+    # reads its config anew, instead of dying at once (Python's default) or staying stopped.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    status = daemon.run()
+    if hangup:
+        logging.getLogger("fer_edge.daemon").info("stopped on SIGHUP: exit status %d", 128 + signal.SIGHUP)
+        status = 128 + signal.SIGHUP
+    if not daemon.capture.stopped:
+        # A camera read that never returns: exiting normally would finalise the interpreter under it (an abort).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def cmd_print_unit(args) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -71,10 +72,75 @@ def read_metadata(model_path: str | os.PathLike, *, required: bool = True) -> di
         raise MetadataError(f"{path}: unreadable metadata: {exc}") from exc
     if not isinstance(meta, dict):
         raise MetadataError(f"{path}: metadata must be a JSON object")
+    problem = metadata_problem(meta)
+    if problem:
+        raise MetadataError(f"{path}: {problem}")
+    return meta
+
+
+# Bounds of the fields the runtime reads. A margin of 1 crops three times the face's side; 200 would ask
+# for a (401 x face)^2 crop (gigabytes per face); NaN or an infinite scale makes every number NaN.
+MAX_LABELS = 1000
+SIZE_RANGE = (8, 512)
+MARGIN_RANGE = (0.0, 1.0)
+COLORS = ("gray",)
+QUANT_DTYPES = ("int8", "uint8")
+STRING_FIELDS = ("name", "format", "precision", "date")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def metadata_problem(meta: dict) -> str | None:
+    """What is wrong with a model's metadata, as one phrase naming the field, or None.
+
+    Only the fields the runtime reads are bounded (labels, preprocessing, quantization, sha256); the
+    descriptive ones (name, format, precision, date) must be strings when given. Anything else (the
+    conversion's report, parity, calibration) is carried, not read."""
     labels = meta.get("labels", list(LABELS))
     if not (isinstance(labels, list) and labels and all(isinstance(s, str) for s in labels)):
-        raise MetadataError(f"{path}: 'labels' must be a non-empty list of class names")
-    return meta
+        return "'labels' must be a non-empty list of class names"
+    if len(labels) > MAX_LABELS or len(set(labels)) != len(labels) or not all(0 < len(s) <= 64 for s in labels):
+        return f"'labels' must be at most {MAX_LABELS} distinct names of 1 to 64 characters"
+    for key in STRING_FIELDS:
+        if key in meta and not isinstance(meta[key], str):
+            return f"'{key}' must be a string, got {meta[key]!r:.40}"
+    if "sha256" in meta and not (isinstance(meta["sha256"], str) and len(meta["sha256"]) == 64
+                                 and all(c in "0123456789abcdefABCDEF" for c in meta["sha256"])):
+        return "'sha256' must be 64 hexadecimal digits"
+    pre = meta.get("preprocessing", {})
+    if not isinstance(pre, dict):
+        return "'preprocessing' must be a JSON object"
+    unknown = set(pre) - {"size", "margin", "color"}
+    if unknown:
+        return f"'preprocessing.{sorted(unknown)[0]}' is not a preprocessing field (size, margin, color)"
+    size = pre.get("size", SIZE_RANGE[0])
+    if not (isinstance(size, int) and not isinstance(size, bool) and SIZE_RANGE[0] <= size <= SIZE_RANGE[1]):
+        return f"'preprocessing.size' must be a whole number of pixels from {SIZE_RANGE[0]} to {SIZE_RANGE[1]}, " \
+               f"got {size!r:.40}"
+    margin = pre.get("margin", 0.0)
+    if not (_number(margin) and MARGIN_RANGE[0] <= margin <= MARGIN_RANGE[1]):
+        return f"'preprocessing.margin' must be a number from {MARGIN_RANGE[0]:g} to {MARGIN_RANGE[1]:g} " \
+               f"(a fraction of the face's side), got {margin!r:.40}"
+    if pre.get("color", COLORS[0]) not in COLORS:
+        return f"'preprocessing.color' must be one of {', '.join(COLORS)}, got {pre['color']!r:.40}"
+    quant = meta.get("quantization", {})
+    if not isinstance(quant, dict):
+        return "'quantization' must be a JSON object"
+    for name, tensor in quant.items():
+        where = f"'quantization.{name}'"
+        if not isinstance(tensor, dict):
+            continue  # the Classifier, which compares it with the model's tensors, says what it must hold
+        scale, zero = tensor.get("scale"), tensor.get("zero_point")
+        if "scale" in tensor and not (_number(scale) and 0 < scale <= 1e6):
+            return f"{where}.scale must be a finite number above 0 (at most 1e6), got {scale!r:.40}"
+        if "zero_point" in tensor and not (isinstance(zero, int) and not isinstance(zero, bool)
+                                           and -128 <= zero <= 255):
+            return f"{where}.zero_point must be a whole number from -128 to 255, got {zero!r:.40}"
+        if "dtype" in tensor and tensor["dtype"] not in QUANT_DTYPES:
+            return f"{where}.dtype must be one of {', '.join(QUANT_DTYPES)}, got {tensor['dtype']!r:.40}"
+    return None
 
 
 def labels_of(meta: dict) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ while a camera or stream that stops delivering is an error.
 from __future__ import annotations
 
 import abc
+import logging
 import os
 import re
 import time
@@ -17,6 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_runtime.image_header import ImageHeaderError, ImageTooLarge, check_image_size
+
+log = logging.getLogger("fer_edge.sources")
+_WARNED: set[str] = set()  # images already named in a warning
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
 URL_PATTERN = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 PICAMERA_PATTERN = re.compile(r"^picamera2?(?::(\d+))?$")
@@ -81,7 +86,8 @@ class Source(abc.ABC):
 
 class ImageSource(Source):
     """One image file, or every image in a folder (sorted by name, not recursive). An image that cannot be
-    decoded is skipped and named in `unreadable`: one bad file never hides the ones after it."""
+    decoded is skipped and named in `unreadable`: one bad file never hides the ones after it. So is one
+    whose header declares more than MAX_IMAGE_PIXELS (edge_runtime.image_header): it is never decoded."""
 
     still = True
 
@@ -101,6 +107,18 @@ class ImageSource(Source):
 
     def __iter__(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
+            # The header first: a small file may promise a picture of gigabytes, which imread would allocate.
+            try:
+                check_image_size(file)
+            except ImageTooLarge as exc:
+                self.unreadable.append(f"{file}: too large to decode ({exc})")
+                if str(file) not in _WARNED and len(_WARNED) < 10_000:  # once a process: a looped folder replays
+                    _WARNED.add(str(file))
+                    log.warning("skipped %s: too large to decode (%s)", file, exc)
+                continue
+            except (ImageHeaderError, OSError):
+                self.unreadable.append(f"{file}: cannot read image (not an image OpenCV can decode, or corrupt)")
+                continue
             # IMREAD_COLOR: 8-bit BGR whatever the file holds (gray, alpha, 16-bit).
             image = cv2.imread(str(file), cv2.IMREAD_COLOR)
             if image is None or image.size == 0:

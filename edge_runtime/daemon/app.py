@@ -1,8 +1,9 @@
 """The daemon: capture thread -> processing loop (the edge_runtime Pipeline) -> events -> sinks,
 with the HTTP server, metrics and systemd notifications around it.
 
-The loop wakes at least four times a second, frames or not, so the camera watchdog, the systemd
-watchdog ping, the stats and a stop request are never held up by a silent camera.
+The loop wakes at least four times a second, frames or not (and between frames at any `camera.fps`),
+so the camera watchdog, the systemd watchdog ping, the stats and a stop request are never held up by a
+silent camera or a slow processing rate; a loop stuck in a frame stops the pings.
 """
 
 from __future__ import annotations
@@ -89,16 +90,26 @@ class Daemon:
         stats_every = mqtt.stats_interval if mqtt is not None else 0
         next_stats = time.monotonic() + stats_every
         next_ping = time.monotonic()
+        next_frame = 0.0  # with camera.fps: when the next frame may be taken
         try:
             while not self.stop_requested.is_set():
                 started = time.monotonic()
-                item = self.capture.get(TICK)
+                throttled = started < next_frame
+                if throttled:
+                    # A processing rate below the camera's: frames arriving meanwhile replace each other
+                    # (skipped). Waited in ticks, so the watchdog ping and the stats keep their pace at any fps.
+                    self.stop_requested.wait(min(TICK, next_frame - started))
+                    item = None
+                else:
+                    item = self.capture.get(TICK)
                 self.capture.poll()
                 if item is not None:
                     # A change that came before this frame first: "online" precedes the faces of its first frame.
                     self._camera_changes(before=item.frame.index)
                     self._process(item)
-                else:
+                    if self.config.camera.fps:
+                        next_frame = started + 1.0 / self.config.camera.fps
+                elif not throttled:
                     # Only with no frame waiting: a file's end ("offline") must not reset the pipeline before
                     # the frames read ahead of it are processed.
                     self._camera_changes()
@@ -109,12 +120,9 @@ class Daemon:
                 if stats_every and now >= next_stats:
                     self._emit("stats", self.stats())
                     next_stats = now + stats_every
-                if item is None and self.capture.finished:
+                if item is None and not throttled and self.capture.finished:
                     log.info("end of %s", self.config.camera.source)
                     break
-                if self.config.camera.fps and item is not None:
-                    # A processing rate below the camera's: frames arriving meanwhile replace each other (skipped).
-                    self.stop_requested.wait(max(0.0, started + 1.0 / self.config.camera.fps - time.monotonic()))
         finally:
             self.shutdown()
         return 0
@@ -184,8 +192,14 @@ class Daemon:
         c = self.capture
         new = dataclasses.replace(self.state, frames_skipped=c.skipped, reconnects=c.reconnects,
                                   frames_processed=self._processed.total, **changes)
-        old, self.state = self.state, new
-        if old.summary() | {"time": 0} != new.summary() | {"time": 0}:
+        old = self.state
+        changed = old.summary() | {"time": 0} != new.summary() | {"time": 0}
+        if changed and "time" not in changes:
+            # A change without a frame (the camera online or offline): stamped now, never with the frame
+            # time of an earlier state (or 0.0, before the first frame).
+            new = dataclasses.replace(new, time=time.time())
+        self.state = new
+        if changed:
             self._emit("state", new)
 
     def _end_events(self, wall: float) -> None:

@@ -63,16 +63,28 @@ class Capture:
         # capture thread is abandoned: it closes its own source if its read ever returns.
         self._generation = 0
         self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []  # the current one and any abandoned ones still alive
 
     def start(self) -> None:
         self._spawn()
 
-    def stop(self, timeout: float = 0.5) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop reading, waiting up to `timeout` seconds for the capture thread to end. A decode in progress
+        is waited for: a process that exits while OpenCV decodes in another thread aborts (SIGABRT,
+        "terminate called without an active exception"); headers are checked first, so no decode is long."""
         self._stop.set()
         with self._ready:
             self._ready.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("camera %s: the capture thread did not end within %g s (a read that hangs)",
+                            self.camera.name, timeout)
+
+    @property
+    def stopped(self) -> bool:
+        """No capture thread of this Capture is still running (a hung read's included)."""
+        return not any(t.is_alive() for t in self._threads)
 
     def get(self, timeout: float) -> Captured | None:
         """The newest frame not yet taken, waiting up to `timeout` seconds; None if none came."""
@@ -91,6 +103,7 @@ class Capture:
 
     def _spawn(self) -> None:
         self._thread = threading.Thread(target=self._run, args=(self._generation,), name="capture", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [self._thread]
         self._thread.start()
 
     def _current(self, generation: int) -> bool:

@@ -46,6 +46,8 @@ MAX_DEPTH = 32  # the deepest real config is 4 levels
 MAX_SECRET_BYTES = 4096
 # A token anyone can try against the network port must not be guessable (ssh-keygen's shortest key is longer).
 MIN_TOKEN_LENGTH = 16
+# The slowest processing rate: one frame per 100 s. Lower rates are a typo (1e-300 overflows the wait).
+MIN_FPS = 0.01
 
 
 class ConfigError(ValueError):
@@ -72,22 +74,43 @@ def _resolve_secret(value: Any) -> Any:
 def _read_secret_file(path: Path) -> str:
     """A secret from a small regular file that not every user can read (as ssh treats private keys)."""
     try:
-        with open(path, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                raise ValueError(f"secret file {path} is not a regular file")
-            if mode & 0o004:
-                raise ValueError(f"secret file {path} is readable by every user (mode {stat.S_IMODE(mode):04o}): "
-                                 f"`chmod o-r {path}`, as ssh insists for private keys")
-            data = fh.read(MAX_SECRET_BYTES + 1)
+        data, mode = read_regular_file(path, MAX_SECRET_BYTES + 1, what="secret file")
     except OSError as exc:
         raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if mode & 0o004:
+        raise ValueError(f"secret file {path} is readable by every user (mode {stat.S_IMODE(mode):04o}): "
+                         f"`chmod o-r {path}`, as ssh insists for private keys")
     if len(data) > MAX_SECRET_BYTES:
         raise ValueError(f"secret file {path} is larger than {MAX_SECRET_BYTES} bytes: not a secret")
     try:
         return data.decode().rstrip("\r\n")
     except UnicodeDecodeError:
         raise ValueError(f"secret file {path} is not UTF-8 text") from None
+
+
+def read_regular_file(path: Path, limit: int, what: str) -> tuple[bytes, int]:
+    """Up to `limit` bytes of `path` and its mode; ValueError naming `what` when it is not a regular file.
+
+    Opened non-blocking and checked before any read: opening a FIFO for reading blocks until a writer
+    comes, and reading a FIFO, a device or a socket may never end (a `--validate-config` that hangs)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{what} {path} is not a regular file (a {_kind(mode)})")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit), mode
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
@@ -126,14 +149,29 @@ class WatchdogConfig(Section):
     _max_not_below_min = field_validator("backoff_max")(_not_below("backoff_min"))
 
 
+def _index_as_text(value: Any) -> Any:
+    """A camera index given as a number (`source: 0`) is the index as text; anything else is left as it is."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else value
+
+
 class CameraConfig(Section):
     name: str = Field("camera", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="used in topics, metrics and events")
-    source: str = Field("0", min_length=1, description="picamera2[:N], a camera index, /dev/videoN, a URL or a file")
+    # A camera index may be written as a YAML or TOML number (`source: 0`).
+    source: Annotated[str, BeforeValidator(_index_as_text)] = Field(
+        "0", min_length=1, description="picamera2[:N], a camera index, /dev/videoN, a URL or a file")
     loop: bool = Field(False, description="replay a file source forever (otherwise its end ends the run)")
-    fps: float = Field(0.0, ge=0, le=240, description="process at most this many frames per second (0 = all)")
+    fps: float = Field(0.0, ge=0, le=240, description="process at most this many frames per second "
+                       f"(0 = all; else at least {MIN_FPS:g}, one frame per {1 / MIN_FPS:g} s)")
     realtime: bool = Field(True, description="read a file source at its own frame rate, like a camera (false: "
                            "every frame, as fast as the pipeline takes them, none skipped)")
     watchdog: WatchdogConfig = WatchdogConfig()
+
+    @field_validator("fps")
+    @classmethod
+    def _fps_zero_or_reachable(cls, value: float) -> float:
+        if 0 < value < MIN_FPS:
+            raise ValueError(f"must be 0 (every frame) or at least {MIN_FPS:g} (one frame per {1 / MIN_FPS:g} s)")
+        return value
 
     @field_validator("source")
     @classmethod
@@ -240,10 +278,12 @@ class DaemonConfig(Section):
 def read_file(path: Path) -> tuple[dict, dict[tuple, int]]:
     """The raw mapping in a YAML or TOML file, and the line of each key path (YAML only)."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        raw, _ = read_regular_file(path, MAX_CONFIG_BYTES + 1, what="config")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from None
+    except ValueError:
+        kind = _kind(os.stat(path).st_mode)
+        raise ConfigError([f"{path}: cannot read config: not a regular file (a {kind})"]) from None
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB: not a fer-edge config"])
     try:

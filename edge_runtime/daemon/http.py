@@ -11,7 +11,8 @@ Loopback by default; bound elsewhere it needs the configured token, as `Authoriz
 TOKEN` or `?token=TOKEN` (what the preview page's own links carry).
 
 One thread serves every client, so clients that hold connections cost a socket, not a thread, and
-are bounded (`http.*` in the config): connections past `max_connections` get a 503 and are closed;
+are bounded (`http.*` in the config): a connection past `max_connections` takes the place of the oldest
+one not in a request, or, when every one is in a request, gets a 503 and is closed;
 a connection that sends no complete request for `idle_timeout` is closed (aiohttp's keep-alive
 timer, which since 3.14.4 also runs before the first request); viewers past `max_viewers` get a
 503; a viewer that reads nothing for `stall_timeout` is dropped. Each viewer gets the newest frame
@@ -37,7 +38,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edge_runtime.daemon.config import HttpConfig
-from edge_runtime.daemon.http_guard import AccessLog, ServerLogFilter, host_refusal
+from edge_runtime.daemon.http_guard import AccessLog, ServerLogFilter, host_refusal, secret_bytes
 
 log = logging.getLogger("fer_edge.http")
 # aiohttp's own messages, through a ServerLogFilter: a client's bad request is a debug line, no token.
@@ -48,6 +49,8 @@ TIMEOUT = 2.0  # seconds to start or stop the server's loop (a stop cancels the 
 # A stream viewer's kernel send buffer. Left to autotuning it grows to megabytes, which hides a viewer
 # that stopped reading for many seconds (and pins that memory); this is still 25 frames of 640x480.
 STREAM_SEND_BUFFER = 256 * 1024
+# The event loop's own errors (an accept that finds no free file descriptor, ...): one line per 10 s at most.
+LOOP_ERROR_EVERY = 10.0
 
 
 class HttpServer:
@@ -63,6 +66,9 @@ class HttpServer:
         self.loop = asyncio.new_event_loop()
         self.stopping = False
         self.viewers = 0
+        self.loop.set_exception_handler(self._loop_error)
+        self._loop_errors = 0  # since the last one logged
+        self._next_loop_error = 0.0
         self._thread = threading.Thread(target=self.loop.run_forever, name="http", daemon=True)
         self._runner: web.ServerRunner | None = None
         self._new_frame: asyncio.Event | None = None
@@ -114,6 +120,19 @@ class HttpServer:
         await self._runner.setup()
         await web.SockSite(self._runner, self.socket).start()
 
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """asyncio's error reports (a traceback each, by default), as one line at most every LOOP_ERROR_EVERY
+        seconds with the count of those left out: a client churning connections cannot flood the log."""
+        self._loop_errors += 1
+        now = time.monotonic()
+        if now < self._next_loop_error:
+            return
+        more, self._loop_errors = self._loop_errors - 1, 0
+        self._next_loop_error = now + LOOP_ERROR_EVERY
+        exc = context.get("exception")
+        log.error("http: %s%s%s", context.get("message", "event loop error"), f": {exc!r}"[:300] if exc else "",
+                  f" (and {more} more in the {LOOP_ERROR_EVERY:g} s before)" if more else "")
+
     async def _close(self) -> None:
         if self._new_frame is not None:
             self._new_frame.set()  # viewers see `stopping` and end
@@ -148,7 +167,7 @@ class HttpServer:
             return True
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         given = given or request.query.get("token", "")
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        return hmac.compare_digest(secret_bytes(given), secret_bytes(self.token))
 
     async def page(self, request: web.BaseRequest) -> web.Response:
         query = f"?token={quote(self.token, safe='')}" if self.token else ""
@@ -218,37 +237,65 @@ class HttpServer:
 
 
 class BoundedServer(web.Server):
-    """aiohttp's connection manager with a cap: past `limit` open connections, a new one gets a 503
-    (a `Refusal`) instead of a request handler, so clients cannot run the daemon out of open files."""
+    """aiohttp's connection manager with a cap, so clients cannot run the daemon out of open files.
+
+    At the cap, a new connection first takes the place of the oldest one that is not in a request (it
+    sent nothing, half a request, or idles between requests): a flood of idle connections cannot keep
+    /healthz from answering. Only when every connection is in a request does the new one get a 503 (a
+    `Refusal`), and at most MAX_LINGERING refusals stay open at a time: past that, a refused connection
+    is closed at once, so churn cannot pile up file descriptors outside the cap."""
+
+    MAX_LINGERING = 16
 
     def __init__(self, handler, *, limit: int, **kwargs):
         super().__init__(handler, **kwargs)
         self.limit = limit
         self._opening = 0
+        self.lingering = 0  # refused connections still being answered
+        self.evicted = 0
 
     def __call__(self) -> asyncio.BaseProtocol:
         # A handler joins `connections` in its connection_made, which the loop calls next, right after
         # `_opened`: until then it counts as opening, so a burst of accepts cannot overshoot the cap.
-        if len(self.connections) + self._opening >= self.limit:
-            return Refusal(self.limit)
+        open_now = [h for h in self.connections if not getattr(h, "_force_close", False)]
+        if len(open_now) + self._opening >= self.limit and not self._evict(open_now):
+            return Refusal(self)
         self._opening += 1
         asyncio.get_running_loop().call_soon(self._opened)
         return super().__call__()
+
+    def _evict(self, handlers: list) -> bool:
+        """Close the oldest connection (`connections` keeps their order) that is not in a request."""
+        for handler in handlers:
+            if not getattr(handler, "_request_in_progress", True) and not getattr(handler, "_messages", True):
+                handler.force_close()
+                self.evicted += 1
+                return True
+        return False
 
     def _opened(self) -> None:
         self._opening -= 1
 
 
 class Refusal(asyncio.Protocol):
-    """A connection past the cap: a 503 and a half-close; the client's request is read and dropped
-    (closing with it unread would reset the connection and lose the answer), for a second at most."""
+    """A connection past the cap: a 503 and a half-close. The client's request is awaited (closing with it
+    unread would reset the connection and lose the answer) for LINGER at most, and the connection closes
+    as soon as it comes; past MAX_LINGERING such connections, a new one is closed at once, unanswered."""
 
-    LINGER = 1.0
+    LINGER = 0.25
 
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, server: BoundedServer):
+        self.server = server
+        self.limit = server.limit
+        self._timer: asyncio.TimerHandle | None = None
+        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:
+        if self.server.lingering >= self.server.MAX_LINGERING:
+            transport.abort()
+            return
+        self.server.lingering += 1
+        self._transport = transport
         message = f"too many connections (http.max_connections is {self.limit}); try again later\n".encode()
         transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
                         b"Connection: close\r\nRetry-After: 10\r\nContent-Length: %d\r\n\r\n%s"
@@ -257,10 +304,15 @@ class Refusal(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(self.LINGER, transport.abort)
 
     def data_received(self, data: bytes) -> None:
-        pass  # the request: not served
+        if self._transport is not None:
+            self._transport.close()  # the request came (and is dropped): the answer is on its way, close
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._timer.cancel()
+        if self._transport is not None:
+            self.server.lingering -= 1
+            self._transport = None
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -280,7 +332,8 @@ def body(status: int, data: bytes, content_type: str, headers: dict | None = Non
 
 
 def text(status: int, message: str, headers: dict | None = None) -> web.Response:
-    return body(status, message.encode(), "text/plain; charset=utf-8", headers)
+    # backslashreplace: a path or header echoed back may hold invalid UTF-8 (as surrogates).
+    return body(status, message.encode("utf-8", "backslashreplace"), "text/plain; charset=utf-8", headers)
 
 
 def _peer(request: web.BaseRequest) -> str:

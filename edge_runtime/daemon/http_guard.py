@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from urllib.parse import urlencode
+from urllib.parse import unquote, unquote_plus, urlencode
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
@@ -15,7 +15,10 @@ from aiohttp.web import BaseRequest, StreamResponse
 from edge_runtime.daemon.config import HttpConfig, is_loopback
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-TOKEN_VALUE = re.compile(r"(token=)[^&\s'\"]*", re.IGNORECASE)
+# `token=` however a client spells it: any letter (and the `=`) may be percent-encoded (`to%6Ben=`), any case.
+_TOKEN_KEY = "".join(f"(?:{c}|%{ord(c):02x})" for c in "token") + "(?:=|%3d)"
+TOKEN_VALUE = re.compile(rf"({_TOKEN_KEY})[^&\s'\"]*", re.IGNORECASE)
+WITHHELD = "(the text of this message held the token: not logged)"
 REDACTED = "<redacted>"
 
 
@@ -79,8 +82,8 @@ class AccessLog(AbstractAccessLogger):
 
 class ServerLogFilter(logging.Filter):
     """aiohttp's own messages: a client's malformed request, which it logs as an ERROR with a
-    traceback, is one debug line (clients cannot flood the log); `token=` values and the token
-    itself (a bad request line is quoted) are redacted."""
+    traceback, is one debug line (clients cannot flood the log); `token=` values (however encoded)
+    and the token itself (a bad request line is quoted) are redacted."""
 
     def __init__(self, token: str | None):
         super().__init__()
@@ -100,5 +103,25 @@ class ServerLogFilter(logging.Filter):
         return True
 
     def redact(self, text: str) -> str:
-        text = TOKEN_VALUE.sub(rf"\1{REDACTED}", text)
-        return text.replace(self.token, REDACTED) if self.token else text
+        return redact(text, self.token)
+
+
+def redact(text: str, token: str | None) -> str:
+    """`text` with every `token=` value replaced, however percent-encoded, and the token itself replaced as
+    written, as a str's escapes show it (`\\xf6`) and as a bytes repr shows it (`\\xc3\\xb6`, how aiohttp
+    quotes a bad request line); a token that percent-decoding reveals withholds the whole text."""
+    text = TOKEN_VALUE.sub(rf"\1{REDACTED}", text)
+    if token:
+        forms = {token, token.encode("ascii", "backslashreplace").decode(), repr(token.encode())[2:-1]}
+        for form in forms:
+            text = text.replace(form, REDACTED)
+        decoded = unquote(unquote_plus(text))
+        if any(form in decoded for form in forms):
+            return WITHHELD
+    return text
+
+
+def secret_bytes(text: str) -> bytes:
+    """A header or query value as bytes, for a constant-time comparison with the token: invalid UTF-8
+    arrives as surrogates (aiohttp decodes with surrogateescape), which a plain `.encode()` refuses."""
+    return text.encode("utf-8", "surrogatepass")

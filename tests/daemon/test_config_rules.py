@@ -99,7 +99,7 @@ def test_secret_files(tmp_path):
         (write(tmp_path, "big", "x" * (MAX_SECRET_BYTES + 1)), f"is larger than {MAX_SECRET_BYTES} bytes"),
         (write(tmp_path, "latin1", b"\xe9" * 20), "is not UTF-8 text"),
         (tmp_path / "missing", "cannot read secret file .*missing: No such file or directory"),
-        (tmp_path, "cannot read secret file .*: Is a directory"),
+        (tmp_path, r"secret file .* is not a regular file \(a folder\)"),
         ("/dev/null", "secret file /dev/null is not a regular file"),
     ]
     for path, message in cases:

@@ -98,3 +98,51 @@ def test_outputs_that_cannot_open_are_a_message(tmp_path, capsys, model):
     assert main(["run", "--source", str(SAMPLE), "--model", str(model), "--http", "off",
                  "--jsonl", str(tmp_path / "no" / "such" / "events.jsonl")]) == 1
     assert "jsonl.path: cannot write" in capsys.readouterr().err
+
+
+def test_sighup_stops_as_cleanly_as_sigterm_with_status_129(tmp_path, spawn, model):
+    """Issue 24, N62: SIGHUP (a closed terminal, a `kill -HUP` meant as a reload) killed the daemon at once:
+    tracks without `end`, no camera offline, no shutdown line. It is now SIGTERM's clean stop, with the status
+    a shell reports for a hangup, so systemd's Restart=on-failure starts it again with its config read anew."""
+    jsonl = tmp_path / "events.jsonl"
+    proc = spawn(["--source", str(SAMPLE), "--loop", "--model", str(model), "--jsonl", str(jsonl),
+                  "--http", "off", "--camera-name", "hup"])
+    wait_for(lambda: sum(e["type"] == "new" for e in events(jsonl)) >= 3, 30, "three faces")
+    proc.send_signal(signal.SIGHUP)
+    status = proc.wait(5)
+    err = proc.stderr.read()
+    assert status == 128 + signal.SIGHUP, err[-3000:]
+    assert "stopped after" in err and "stopped on SIGHUP: exit status 129" in err
+    records = events(jsonl)
+    assert {e["id"] for e in records if e["type"] == "new"} == {e["id"] for e in records if e["type"] == "end"}
+    assert records[-1] == {**records[-1], "type": "camera", "state": "offline", "reason": "stopped"}
+
+
+def test_watchdog_pings_keep_their_pace_at_a_slow_fps(tmp_path, spawn, model):
+    """Issue 24, N37: at camera.fps 0.05 the loop slept 20 s between frames, and pinged only then: under
+    WatchdogSec=30 (a ping due every 15 s) systemd killed it forever. The loop now waits between frames in
+    ticks, pinging on time; a loop stuck in a frame still stops the pings (they come from the loop)."""
+    config = tmp_path / "slow.yaml"
+    config.write_text(f"camera:\n  source: {SAMPLE}\n  loop: true\n  fps: 0.05\nhttp: null\njsonl: null\n"
+                      f"detection:\n  model: {model}\n")
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(30)
+        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "1000000"}  # a ping every 0.5 s
+        proc = spawn(["--config", str(config)], env=env)
+        assert sock.recv(4096).decode().startswith("READY=1")
+        sock.settimeout(2.0)
+        pings = []
+        started = time.monotonic()
+        while time.monotonic() - started < 4.0:
+            try:
+                message = sock.recv(4096).decode()
+            except TimeoutError:
+                pytest.fail(f"no watchdog ping for 2 s at fps 0.05 (pings so far: {len(pings)})")
+            assert message == "WATCHDOG=1"
+            pings.append(time.monotonic())
+        gaps = [b - a for a, b in zip(pings, pings[1:])]
+        assert len(pings) >= 6 and max(gaps) < 1.0, gaps
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0

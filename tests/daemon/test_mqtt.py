@@ -149,3 +149,49 @@ def test_camera_online_and_offline_reach_the_broker(mosquitto, start_daemon, sam
     finally:
         sub.close()
     assert not [r for r in caplog.records if "output failed" in r.getMessage()]
+
+
+def home_assistant_reads(config: dict, payload: str) -> str | None:
+    """What a Home Assistant MQTT sensor shows for `payload` on its state topic: its value_template rendered
+    by Jinja2 with `value_json` (as HA does), and the rendered text "None" shown as unknown (None here)."""
+    import jinja2
+
+    rendered = jinja2.Environment().from_string(config["value_template"]).render(value_json=json.loads(payload))
+    return None if rendered == "None" else rendered
+
+
+def test_home_assistant_follows_the_state_and_shows_no_face_as_unknown(tmp_path, mosquitto, spawn, model):
+    """What a real Home Assistant showed (issue 24): it accepted the three discovery configs and followed the
+    state, but with no face showed the word "none" (only the rendered `None` is unknown), and the first state
+    after connecting carried "time": 0.0. Every state now carries the wall-clock time it describes."""
+    sub = Subscriber(mosquitto.port, "fer-edge/#", "homeassistant/#")
+    started = time.time()
+    proc = spawn(["--config", str(mqtt_config(tmp_path, mosquitto.port, "den")), "--model", str(model)])
+    try:
+        wait_for(lambda: any(json.loads(p)["faces"] for p in sub.on("fer-edge/den/state")), 30, "a state with faces")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+        wait_for(lambda: json.loads(sub.on("fer-edge/den/state")[-1])["camera_state"] == "offline", 5, "offline")
+    finally:
+        sub.close()
+    configs = {topic: json.loads(payload) for topic, payload, _ in sub.messages if topic.startswith("homeassistant/")}
+    emotion = configs["homeassistant/sensor/fer_edge_den/emotion/config"]
+    faces = configs["homeassistant/sensor/fer_edge_den/faces/config"]
+    camera = configs["homeassistant/binary_sensor/fer_edge_den/camera/config"]
+    assert len(configs) == 3
+    for config in configs.values():
+        assert config["state_topic"] == "fer-edge/den/state" and config["availability_topic"] == "fer-edge/available"
+        assert config["unique_id"].startswith("fer_edge_den_") and config["device"]["identifiers"] == ["fer_edge_den"]
+    states = sub.on("fer-edge/den/state")
+    first = json.loads(states[0])
+    assert first["faces"] == 0 and started <= first["time"] <= time.time(), first
+    times = [json.loads(p)["time"] for p in states]
+    assert times == sorted(times) and min(times) >= started
+    labels = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    for payload in states:
+        state = json.loads(payload)
+        shown = home_assistant_reads(emotion, payload)
+        assert (shown in labels) if state["faces"] else (shown is None), (payload, shown)
+        assert home_assistant_reads(faces, payload) == str(state["faces"])
+        assert home_assistant_reads(camera, payload) == ("ON" if state["camera_state"] == "online" else "OFF")
+    assert home_assistant_reads(emotion, states[-1]) is None and home_assistant_reads(camera, states[-1]) == "OFF"

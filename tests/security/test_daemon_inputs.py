@@ -4,6 +4,9 @@ files, no network)."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import resource
 import shutil
 import subprocess
@@ -71,7 +74,8 @@ def test_a_huge_config_is_refused_unread(tmp_path, capsys):
 def test_a_secret_file_that_never_ends_is_refused(tmp_path, capsys):
     path = tmp_path / "config.yaml"
     path.write_text("http:\n  token: {file: /dev/zero}\n")
-    assert refused_within_bounds(path) == f"{path}:2: http.token: secret file /dev/zero is not a regular file"
+    assert refused_within_bounds(path) == (f"{path}:2: http.token: secret file /dev/zero is not a regular file "
+                                           "(a character device)")
     big = tmp_path / "big-secret"
     big.write_bytes(b"x" * 100_000)
     big.chmod(0o600)
@@ -171,3 +175,107 @@ def test_config_errors_are_config_errors_in_the_library_too(tmp_path):
     path.write_text("a: &x [1]\nb: *x\n")
     with pytest.raises(ConfigError, match="aliases"):
         load_config(path)
+
+
+@pytest.mark.parametrize("where", ["secret", "config"])
+def test_a_fifo_as_a_secret_or_config_file_is_refused_without_waiting_for_a_writer(tmp_path, where):
+    """Issue 24, N33: opening a FIFO blocks until a writer comes, so `--validate-config` (and `run`) hung."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    if where == "secret":
+        path = tmp_path / "config.yaml"
+        path.write_text(f"http:\n  token: {{file: {fifo}}}\n")
+        expected = f"{path}:2: http.token: secret file {fifo} is not a regular file (a FIFO)"
+    else:
+        path = fifo.rename(tmp_path / "config.yaml")
+        expected = f"{path}: cannot read config: not a regular file (a FIFO)"
+    for command in ("--validate-config", "--config"):
+        try:
+            proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "run", command, str(path)],
+                                  capture_output=True, text=True, timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`fer-edge run {command}` waits for a writer to the FIFO")
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.splitlines()[1:] == [f"  {expected}"], proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("fps", ["1.0e-300", "0.001", "-1"])
+def test_an_fps_too_low_to_wait_for_is_refused(tmp_path, capsys, fps):
+    """Issue 24, N36: 1e-300 validated, then the first frame's wait overflowed (OverflowError)."""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"camera:\n  fps: {fps}\n")
+    line = refused(path, capsys)
+    assert line.startswith(f"{path}:2: camera.fps: ") and ("at least 0.01" in line or "greater than or equal" in line)
+    path.write_text("camera:\n  fps: 0.01\n")
+    assert load_config(path).camera.fps == 0.01
+
+
+def test_a_camera_index_may_be_a_yaml_number(tmp_path, capsys):
+    """The README's `source: picamera2  # or 0`: an unquoted 0 is the camera index 0, as the text "0" is."""
+    path = tmp_path / "config.yaml"
+    path.write_text("camera:\n  source: 0\n")
+    assert load_config(path).camera.source == "0"
+    path.write_text("camera:\n  source: 2\n")
+    assert load_config(path).camera.source == "2"
+    toml = tmp_path / "config.toml"
+    toml.write_text("[camera]\nsource = 1\n")
+    assert load_config(toml).camera.source == "1"
+    path.write_text("camera:\n  source: true\n")
+    assert refused(path, capsys).startswith(f"{path}:2: camera.source: Input should be a valid string")
+
+
+def shipped_copy(tmp_path, **preprocessing) -> Path:
+    """The shipped int8 model beside a copy of its metadata, with `preprocessing` changed."""
+    model = tmp_path / "model.tflite"
+    shutil.copyfile(MODEL, model)
+    meta = json.loads(MODEL.with_suffix(".json").read_text())
+    meta["preprocessing"].update(preprocessing)
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    return model
+
+
+@pytest.mark.parametrize("margin", [float("nan"), 200, -0.5, "wide"])
+def test_model_metadata_out_of_bounds_is_refused_when_the_model_loads(tmp_path, margin):
+    """Issue 24, N43: `margin: NaN` was a traceback at the first face; `margin: 200` a 3.6 GB crop per face.
+    The loader names the file and the field, before any frame."""
+    from edge_runtime.classifier import Classifier
+    from edge_runtime.metadata import MetadataError
+
+    model = shipped_copy(tmp_path, margin=margin)
+    with pytest.raises(MetadataError) as error:
+        Classifier(model)
+    message = str(error.value)
+    assert message.startswith(f"{model.with_suffix('.json')}: 'preprocessing.margin' must be a number from 0 to 1")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"preprocessing": {"size": 100000}}, "'preprocessing.size'"),
+    ({"preprocessing": {"size": 48, "color": "rgb"}}, "'preprocessing.color'"),
+    ({"quantization": {"output": {"dtype": "int8", "scale": float("inf"), "zero_point": -128}}},
+     "'quantization.output'.scale"),
+    ({"quantization": {"input": {"dtype": "int8", "scale": 1.0, "zero_point": 4096}}},
+     "'quantization.input'.zero_point"),
+    ({"labels": ["a", "a", "b", "c", "d", "e", "f"]}, "'labels'"),
+    ({"sha256": 12}, "'sha256'"),
+])
+def test_every_field_the_runtime_reads_is_bounded(tmp_path, changes, field):
+    from edge_runtime.classifier import Classifier
+    from edge_runtime.metadata import MetadataError
+
+    model = shipped_copy(tmp_path)
+    meta = {**json.loads(model.with_suffix(".json").read_text()), **changes}
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(MetadataError, match=f"^{re.escape(str(model.with_suffix('.json')))}: {re.escape(field)}"):
+        Classifier(model)
+
+
+def test_the_daemon_refuses_a_nan_margin_in_one_line(tmp_path):
+    model = shipped_copy(tmp_path, margin=float("nan"))
+    proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "run", "--source", str(SAMPLE_VIDEO),
+                           "--model", str(model), "--http", "off", "--jsonl", "off"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"fer-edge run: {model.with_suffix('.json')}: 'preprocessing.margin' must be a number from 0 to 1 "
+        "(a fraction of the face's side), got nan")

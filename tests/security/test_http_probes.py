@@ -8,7 +8,9 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import logging
+import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -18,6 +20,7 @@ import pytest
 
 from edge_runtime.daemon.app import Daemon
 from edge_runtime.daemon.config import ConfigError, cli_overrides, load_config
+from edge_runtime.daemon.http import BoundedServer
 
 _spec = importlib.util.spec_from_file_location("daemon_fixtures", Path(__file__).parents[1] / "daemon" / "conftest.py")
 _daemon = importlib.util.module_from_spec(_spec)
@@ -70,9 +73,9 @@ def request(port: int, path: str, method: str = "GET", host: str | None = None, 
         conn.close()
 
 
-def raw(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+def raw(port: int, data: bytes, timeout: float = 5.0, address: str = "127.0.0.1") -> bytes:
     """Send `data`, read until the server closes (or `timeout`)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with socket.create_connection((address, port), timeout=timeout) as s:
         s.sendall(data)
         out = b""
         while chunk := s.recv(65536):
@@ -142,17 +145,95 @@ def test_idle_connections_neither_hold_health_nor_stay_open(server):
         s.close()
 
 
-def test_connections_past_the_cap_are_refused(server):
+def test_idle_connections_at_the_cap_make_room_for_a_request(server):
+    """Issue 24, N13: a flood of connections that send nothing kept /healthz at 503 until they timed out; the
+    oldest connection not in a request now gives its place to the new one."""
     port = server.address[1]
-    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(CAP)]
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(CAP + 20)]
     try:
-        wait_for(lambda: server.connections == CAP, 5, f"{CAP} connections")
-        answer = raw(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        assert answer.startswith(b"HTTP/1.1 503 ") and b"http.max_connections is 64" in answer, answer
+        wait_for(lambda: server.connections >= CAP, 5, f"{CAP} connections")
+        started = time.monotonic()
+        assert request(port, "/healthz")[0] == 200
+        assert time.monotonic() - started < 1.0
+        assert closed_by_server(held[0], 2), "the oldest idle connection was not the one closed"
+        assert server.connections <= CAP
     finally:
         for s in held:
             s.close()
-    wait_for(lambda: request(port, "/healthz")[0] == 200, 5, "/healthz once they closed")
+
+
+def server_sockets(port: int) -> int:
+    """TCP sockets this process holds on local port `port` (the in-process server's side), the listener aside."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] != "0A" and fields[9] in inodes:
+                count += 1  # state 0A: listening
+    return count
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A third daemon: two connections at most, both of which two stream viewers can hold."""
+    running = start({"port": 0, "max_viewers": 2, "max_connections": 2})
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="counts sockets in /proc")
+def test_refused_connections_close_at_once_and_stay_bounded(tiny):
+    """Issue 24, N13: with every connection in a request, a refused one is answered 503 and closed as soon
+    as its request comes; connections churned faster than that are closed unanswered past a bound, so the
+    server's sockets never pile up outside max_connections (they lingered 1 s each: 985 of 1024 fds)."""
+    port = tiny.daemon.http.address[1]
+    watching = [viewer(port) for _ in range(2)]
+    try:
+        answer = raw(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", timeout=2)
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"http.max_connections is 2" in answer, answer
+        flood, most = [], 0
+        for n in range(300):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            flood.append(s)
+            if n % 10 == 9:
+                most = max(most, server_sockets(port))
+        bound = 2 + getattr(BoundedServer, "MAX_LINGERING", 16) + 4
+        assert most <= bound, f"{most} server sockets for 2 allowed connections"
+        wait_for(lambda: server_sockets(port) <= 2, 2, "the refused connections to close")
+        for s in flood:
+            s.close()
+        got = [frames(s, seconds=2.0, until=2) for s in watching]
+        assert tiny.daemon.http.viewers == 2 and min(got) >= 2, got
+    finally:
+        for s in watching:
+            s.close()
+
+
+def test_event_loop_errors_are_one_line_per_interval(tiny, caplog):
+    """Issue 24, N13: asyncio's own errors (an accept without a free fd, ...) were a traceback each."""
+    caplog.set_level(logging.DEBUG)
+    http = tiny.daemon.http
+
+    def burst():
+        for _ in range(1000):
+            http.loop.call_exception_handler({"message": "socket.accept() out of system resource",
+                                              "exception": OSError(24, "Too many open files")})
+
+    http.loop.call_soon_threadsafe(burst)
+    wait_for(lambda: "out of system resource" in caplog.text, 5, "the first line")
+    time.sleep(0.3)
+    lines = [r for r in caplog.records if "out of system resource" in r.getMessage()]
+    assert len(lines) <= 1 and not any(r.exc_info for r in lines), caplog.text[-3000:]
+    assert "Traceback" not in caplog.text
 
 
 def test_a_viewer_that_never_reads_is_dropped_and_does_not_hold_the_others(server, caplog):
@@ -278,6 +359,42 @@ def test_the_token_never_reaches_the_log(guarded, caplog):
     wait_for(lambda: '"GET /api/state?token=<redacted>" 200' in caplog.text, 5, "the access log line")
     assert TOKEN not in caplog.text and "wrong-guess" not in caplog.text
     assert "token=<redacted>" in caplog.text
+
+
+def raw6(port: int, data: bytes) -> bytes:
+    return raw(port, data, address="::1")
+
+
+def test_invalid_utf8_in_the_authorization_header_is_a_401_not_a_traceback(guarded, caplog):
+    """Issue 24, N8: `given.encode()` on the surrogates aiohttp decodes invalid UTF-8 to raised: a 500 and a
+    12-line ERROR traceback per request, before the token was checked, without -v."""
+    caplog.set_level(logging.INFO)
+    port = guarded.daemon.http.address[1]
+    for value in (b"Bearer \xff\xfe\xfd", b"\xc3\x28", b"Bearer " + TOKEN.encode() + b"\xff"):
+        with socket.create_connection(("::1", port), timeout=5) as s:
+            s.sendall(b"GET /api/state HTTP/1.1\r\nHost: [::1]\r\nAuthorization: " + value + b"\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 401 "), value
+    answer = raw6(port, b"GET /%ff%fe HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 404 "), answer
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text[-3000:]
+    assert "Traceback" not in caplog.text
+
+
+def test_a_percent_encoded_token_in_a_malformed_request_never_reaches_the_log(guarded, caplog):
+    """Issue 24, N14: `to%6Ben=` (token=) in a malformed request was logged at -v with its value."""
+    caplog.set_level(logging.DEBUG)
+    port = guarded.daemon.http.address[1]
+    encoded = "".join(f"%{ord(c):02X}" if i % 3 == 0 else c for i, c in enumerate(TOKEN))
+    # aiohttp quotes a malformed request line in its message: a version that is not HTTP's, a control character.
+    for line in (f"GET /?to%6Ben={encoded} HTTP/1.1 junk", f"GET /?%74oken%3D{encoded}&x=1 HTTP/9.9",
+                 f"GET /?TO%6BEN={encoded}\x01 HTTP/1.1", f"GET /{encoded} HTTP/1.1 junk"):
+        before = len(caplog.records)
+        answer = raw6(port, f"{line}\r\nHost: [::1]\r\n\r\n".encode())
+        assert b" 400 " in answer.split(b"\r\n")[0], answer
+        wait_for(lambda n=before: len(caplog.records) > n, 5, "the request's debug line")
+    text = caplog.text
+    assert TOKEN not in text and encoded not in text and encoded.lower() not in text, text[-3000:]
+    assert "Traceback" not in text
 
 
 @pytest.mark.parametrize("http, message", [

@@ -2,7 +2,8 @@
 
 - `<prefix>/available`: `online` / `offline`, retained, with `offline` as the last will;
 - `<prefix>/<camera>/events`: JSON face events (new / update / end);
-- `<prefix>/<camera>/state`: retained JSON (camera state, faces present, dominant emotion);
+- `<prefix>/<camera>/state`: retained JSON (camera state, faces present, dominant emotion or null without
+  a face, and `time`: the wall-clock time of the frame, or of the change, it describes);
 - `<prefix>/<camera>/camera`: retained JSON, the camera's last online/offline change and its reason;
 - `<prefix>/<camera>/stats`: JSON statistics on an interval;
 - Home Assistant discovery under `<discovery_prefix>/...`, so sensors appear without configuration.
@@ -143,7 +144,8 @@ class MqttSink(Sink):
         return {
             f"{prefix}/sensor/{node}/emotion/config": {
                 **common, "name": "Emotion", "unique_id": f"{node}_emotion", "icon": "mdi:emoticon-outline",
-                "value_template": "{{ value_json.dominant or 'none' }}", "json_attributes_topic": state},
+                # No face: `dominant` is null, which renders as "None": what Home Assistant shows as unknown.
+                "value_template": "{{ value_json.dominant }}", "json_attributes_topic": state},
             f"{prefix}/sensor/{node}/faces/config": {
                 **common, "name": "Faces", "unique_id": f"{node}_faces", "icon": "mdi:face-recognition",
                 "value_template": "{{ value_json.faces }}", "state_class": "measurement"},
