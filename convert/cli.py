@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from edge_runtime.cli_helpers import CommandError, add_command
+from edge_runtime.cli_helpers import Bounded, CommandError, add_command
 from edge_runtime.interpreter import EdgeTpuError, ModelError
 from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
 from train.data import FORMATS, DataError, load_dataset
@@ -269,7 +269,8 @@ def register(sub) -> None:
     cv.add_argument("--parity-split", metavar="SPLIT", help="split of --parity-data (default val when present)")
     cv.add_argument("--format", choices=FORMATS, help="force the --parity-data format")
     cv.add_argument("--skip-bad", action="store_true", help="skip bad --parity-data records instead of failing")
-    cv.add_argument("--max-drop", type=float, default=DEFAULT_MAX_DROP_PP, metavar="PP",
+    cv.add_argument("--max-drop", action=Bounded, kind=float, low=0, high=100, default=DEFAULT_MAX_DROP_PP,
+                    metavar="PP",
                     help=f"parity gate: largest accuracy drop in percentage points (default {DEFAULT_MAX_DROP_PP})")
     cv.add_argument("--edgetpu", action="store_true", help="also build <out>_edgetpu.tflite with edgetpu_compiler")
     cv.set_defaults(func=cmd_convert)
@@ -284,9 +285,9 @@ def register(sub) -> None:
                         "--out calibration_data")
     _data_args(build)
     build.add_argument("--split", default="train", help="split to draw from (default train: FER2013 Training)")
-    build.add_argument("--per-class", type=int, default=72, help="faces per class (default 72)")
-    build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--size", type=int, default=48, help="face side in pixels (default 48)")
+    build.add_argument("--per-class", action=Bounded, low=1, default=72, help="faces per class (default 72)")
+    build.add_argument("--seed", action=Bounded, low=0, default=0)
+    build.add_argument("--size", action=Bounded, low=8, default=48, help="face side in pixels (default 48)")
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     build.set_defaults(func=cmd_calibration_build)
@@ -301,7 +302,8 @@ def register(sub) -> None:
     _data_args(par)
     par.add_argument("--split", help="split of --data (default val when present)")
     par.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    par.add_argument("--max-drop", type=float, default=DEFAULT_MAX_DROP_PP, metavar="PP",
+    par.add_argument("--max-drop", action=Bounded, kind=float, low=0, high=100, default=DEFAULT_MAX_DROP_PP,
+                     metavar="PP",
                      help=f"largest accepted accuracy drop in percentage points (default {DEFAULT_MAX_DROP_PP})")
     par.set_defaults(func=cmd_parity)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.cli_helpers import CommandError, add_command
+from edge_runtime.cli_helpers import Bounded, CommandError, add_command
 from train.data import FORMATS, DataError
 from train.env import load_for_command, need_train_extra, tensorflow_env
 
@@ -157,24 +157,26 @@ def register(sub) -> None:
                      example="fer-edge train --data ../shared/fer2013 --epochs 40 --out runs/fer_vgg")
     _data_args(tr)
     tr.add_argument("--arch", default=d.arch, help=f"network preset (default {d.arch}; see README)")
-    tr.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training split "
+    tr.add_argument("--epochs", action=Bounded, low=1, default=d.epochs, help="passes over the training split "
                     "(default %(default)s)")
-    tr.add_argument("--batch-size", type=int, default=d.batch_size, help="faces per training step "
+    tr.add_argument("--batch-size", action=Bounded, low=1, default=d.batch_size, help="faces per training step "
                     "(default %(default)s)")
     tr.add_argument("--optimizer", choices=("adamw", "sgd", "adam"), default=d.optimizer,
                     help="adamw, sgd (Nesterov momentum 0.9) or adam (no weight decay) (default %(default)s)")
-    tr.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate (default %(default)s)")
-    tr.add_argument("--weight-decay", type=float, default=d.weight_decay, help="the optimizer's weight decay, "
-                    "for adamw and sgd (default %(default)s)")
-    tr.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help="epochs of linear warm-up to "
-                    "the peak learning rate (default %(default)s)")
+    tr.add_argument("--lr", action=Bounded, kind=float, above=0, default=d.learning_rate,
+                    help="peak learning rate (default %(default)s)")
+    tr.add_argument("--weight-decay", action=Bounded, kind=float, low=0, default=d.weight_decay,
+                    help="the optimizer's weight decay, for adamw and sgd (default %(default)s)")
+    tr.add_argument("--warmup-epochs", action=Bounded, kind=float, low=0, default=d.warmup_epochs,
+                    help="epochs of linear warm-up to the peak learning rate (default %(default)s)")
     tr.add_argument("--schedule", choices=("cosine", "onecycle", "constant"), default=d.schedule,
                     help="learning-rate schedule after the warm-up (default %(default)s)")
-    tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="share of each target moved "
-                    "evenly onto the other classes (default %(default)s)")
+    tr.add_argument("--label-smoothing", action=Bounded, kind=float, low=0, below=1, default=d.label_smoothing,
+                    help="share of each target moved evenly onto the other classes (default %(default)s)")
     tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight,
                     help="weigh rare classes (disgust) up in the loss (default %(default)s)")
-    tr.add_argument("--patience", type=int, default=d.patience, help="early stopping on val accuracy (0 = off)")
+    tr.add_argument("--patience", action=Bounded, low=0, default=d.patience,
+                    help="early stopping on val accuracy (0 = off)")
     tr.add_argument("--init", metavar="MODEL", help="start from this trained .keras model of the same "
                     "architecture (e.g. a second learning-rate cycle for a run that ended underfitting)")
     tr.add_argument("--augment", choices=tuple(AUGMENTS), default="default",
@@ -185,14 +187,14 @@ def register(sub) -> None:
     tr.add_argument("--teacher", metavar="MODEL", action="append",
                     help="distil from this trained model (.keras or .tflite): targets mix the labels with its "
                     "probabilities on each training face; give it more than once for an ensemble (averaged)")
-    tr.add_argument("--distill", type=float, default=d.distill,
+    tr.add_argument("--distill", action=Bounded, kind=float, low=0, high=1, default=d.distill,
                     help=f"weight of the teacher's probabilities in the targets (default {d.distill})")
     tr.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                     help="mixed_bfloat16: bfloat16 compute, float32 weights (faster on CPUs with AVX512_BF16); "
                     "the saved model is float32 either way")
-    tr.add_argument("--seed", type=int, default=d.seed, help="random seed for initialisation, shuffling and "
-                    "augmentation (default %(default)s)")
-    tr.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
+    tr.add_argument("--seed", action=Bounded, low=0, default=d.seed,
+                    help="random seed for initialisation, shuffling and augmentation (default %(default)s)")
+    tr.add_argument("--max-steps", action=Bounded, low=1, help="cap steps per epoch (smoke runs)")
     tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")
     tr.add_argument("--out", default="runs/train", help="output folder for model.keras, model.json and report/ "
                     "(default %(default)s)")
@@ -212,7 +214,7 @@ def register(sub) -> None:
     ev.add_argument("--robustness", action="store_true",
                     help="accuracy under a detector's crop, rotation, blur, noise, JPEG, dim and uneven light, "
                     "low resolution and overexposure (fixed seed), their mean and the share of clean accuracy kept")
-    ev.add_argument("--threads", type=int, default=None, help="TFLite interpreter threads")
+    ev.add_argument("--threads", action=Bounded, low=1, default=None, help="TFLite interpreter threads")
     ev.add_argument("--submission", metavar="CSV", help="predict mode output (default submission.csv)")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -222,7 +224,7 @@ def register(sub) -> None:
     pr.add_argument("--model", default="models/fer_cnn_int8.tflite", help=".keras or .tflite model")
     pr.add_argument("--json", action="store_true", help="one JSON line per image")
     pr.add_argument("--tta", choices=("flip",))
-    pr.add_argument("--threads", type=int, default=None)
+    pr.add_argument("--threads", action=Bounded, low=1, default=None)
     pr.set_defaults(func=cmd_predict)
 
     pu = add_command(sub, "publish", help="Ship a finished training run: models/NAME.keras, its model card "
@@ -244,10 +246,10 @@ def register(sub) -> None:
                      example="fer-edge verifier train --data ../shared/fer2013 --out runs/verifier")
     _data_args(vt)
     vt.add_argument("--out", required=True, help="folder for face_verifier.keras and face_verifier_int8.tflite")
-    vt.add_argument("--faces", type=int, default=0, help="use this many train faces (default 0: all)")
-    vt.add_argument("--epochs", type=int, default=v.epochs, help=f"default {v.epochs}")
-    vt.add_argument("--threshold", type=float, default=v.threshold,
+    vt.add_argument("--faces", action=Bounded, low=0, default=0, help="use this many train faces (default 0: all)")
+    vt.add_argument("--epochs", action=Bounded, low=1, default=v.epochs, help=f"default {v.epochs}")
+    vt.add_argument("--threshold", action=Bounded, kind=float, low=0, high=1, default=v.threshold,
                     help=f"P(face) a detection needs, recorded in the metadata and measured (default {v.threshold})")
     vt.add_argument("--val-split", default="val", help="faces of unseen people to measure on (default val)")
-    vt.add_argument("--seed", type=int, default=v.seed)
+    vt.add_argument("--seed", action=Bounded, low=0, default=v.seed)
     vt.set_defaults(func=cmd_verifier_train)
