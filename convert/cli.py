@@ -58,6 +58,33 @@ def _open_model(path: str | Path, flag: str):
         raise CommandError(str(exc), BAD_INPUT) from exc
 
 
+QUANTISED = ("int8", "float16", "dynamic")
+
+
+def _precision(predictor) -> str:
+    """float32, float16, dynamic or int8: from a .tflite model's metadata (its input type when that does not
+    say); a .keras model is float32."""
+    if Path(predictor.path).suffix.lower() == ".keras":
+        return "float32"
+    import numpy as np
+
+    fallback = "int8" if np.dtype(predictor.input.dtype) in (np.int8, np.uint8) else "float32"
+    return predictor.meta.get("precision") or fallback
+
+
+def _check_roles(float_model, quant_model, args) -> None:
+    """--float must be a float model and --quant a quantised one: swapped, the report reads backwards."""
+    swapped = "; did you swap --float and --quant?"
+    kind = _precision(float_model)
+    if kind in QUANTISED:
+        raise CommandError(f"{args.float}: --float takes the float model, but this is a quantised ({kind}) model"
+                           + (swapped if _precision(quant_model) not in QUANTISED else ""), BAD_INPUT)
+    kind = _precision(quant_model)
+    if kind not in QUANTISED:
+        raise CommandError(f"{args.quant}: --quant takes a quantised model ({', '.join(QUANTISED)}), but this is a "
+                           f"{kind} model", BAD_INPUT)
+
+
 def _compare(float_model, quant_model, faces, max_drop: float):
     from convert.parity import ParityError, compare
 
@@ -98,6 +125,7 @@ def cmd_parity(args) -> int:
 
     tensorflow_env()
     float_model, quant_model = _open_model(args.float, "--float"), _open_model(args.quant, "--quant")
+    _check_roles(float_model, quant_model, args)
     split_name, faces = _labelled_split(args.data, args.format, args.split, float_model.preprocessing.size,
                                         args.skip_bad)
     report = _compare(float_model, quant_model, faces, args.max_drop)
