@@ -314,7 +314,8 @@ def register(sub) -> None:
     _data_args(build)
     build.add_argument("--split", default="train", help="split to draw from (default train: FER2013 Training)")
     build.add_argument("--per-class", action=Bounded, low=1, default=72, help="faces per class (default 72)")
-    build.add_argument("--seed", action=Bounded, low=0, default=0)
+    build.add_argument("--seed", action=Bounded, low=0, default=0,
+                       help="random seed of the draw: the same data and seed give the same faces (default 0)")
     build.add_argument("--size", action=Bounded, low=8, default=48, help="face side in pixels (default 48)")
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")

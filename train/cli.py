@@ -144,7 +144,8 @@ def register(sub) -> None:
     stats = add_command(data_sub, "stats", help="Per-split, per-class face counts.",
                         example="fer-edge data stats fer2013.csv")
     stats.add_argument("path")
-    stats.add_argument("--format", choices=FORMATS)
+    stats.add_argument("--format", choices=FORMATS, help="force the data format (default: detected from the path: "
+                       ".csv, .bin/.dat or image folders)")
     stats.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of failing")
     stats.add_argument("--json", action="store_true", help="one JSON object on stdout")
     stats.set_defaults(func=cmd_data_stats)
@@ -223,15 +224,18 @@ def register(sub) -> None:
     pr.add_argument("images", nargs="+", help="face images (any size or colour; the whole image is the face)")
     pr.add_argument("--model", default="models/fer_cnn_int8.tflite", help=".keras or .tflite model")
     pr.add_argument("--json", action="store_true", help="one JSON line per image")
-    pr.add_argument("--tta", choices=("flip",))
-    pr.add_argument("--threads", action=Bounded, low=1, default=None)
+    pr.add_argument("--tta", choices=("flip",), help="test-time augmentation: average with the mirrored face "
+                    "(twice the time per face)")
+    pr.add_argument("--threads", action=Bounded, low=1, default=None,
+                    help="TFLite interpreter threads (default: the runtime's choice; no effect on .keras models)")
     pr.set_defaults(func=cmd_predict)
 
     pu = add_command(sub, "publish", help="Ship a finished training run: models/NAME.keras, its model card "
                      "NAME.json and the report pictures.",
                      example="fer-edge publish runs/fer_vgg --name fer_cnn")
     pu.add_argument("run", help="a `fer-edge train --out` folder")
-    pu.add_argument("--name", default="fer_cnn")
+    pu.add_argument("--name", default="fer_cnn", help="the shipped model's name: writes MODELS/NAME.keras and the "
+                    "model card NAME.json, replacing those of the same name (default %(default)s)")
     pu.add_argument("--models", default="models", help="where shipped models live (default models/)")
     pu.set_defaults(func=cmd_publish)
 
@@ -251,5 +255,6 @@ def register(sub) -> None:
     vt.add_argument("--threshold", action=Bounded, kind=float, low=0, high=1, default=v.threshold,
                     help=f"P(face) a detection needs, recorded in the metadata and measured (default {v.threshold})")
     vt.add_argument("--val-split", default="val", help="faces of unseen people to measure on (default val)")
-    vt.add_argument("--seed", action=Bounded, low=0, default=v.seed)
+    vt.add_argument("--seed", action=Bounded, low=0, default=v.seed,
+                    help="random seed for the backdrops, shuffling and initialisation (default %(default)s)")
     vt.set_defaults(func=cmd_verifier_train)
