@@ -46,6 +46,15 @@ def _command_line() -> str:
     return "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
 
 
+def _resume_hint(command: str, out: Path) -> str:
+    """One line after Ctrl-C: the command that continues the run (Keras backs up at each epoch's end)."""
+    if not (out / "backup").is_dir():
+        return f"fer-edge train: interrupted before the first epoch ended, nothing to resume; start again: {command}"
+    if " --resume " not in f"{command} ":
+        command += " --resume"
+    return f"fer-edge train: interrupted; continue this run with: {command}"
+
+
 def cmd_train(args) -> int:
     tensorflow_env()
     need_train_extra()
@@ -79,6 +88,9 @@ def cmd_train(args) -> int:
                      verbose=1 if sys.stderr.isatty() else 2)
     except (RuntimeError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
+    except KeyboardInterrupt:
+        print(_resume_hint(command, Path(args.out)), file=sys.stderr)
+        return 130
     from train.report import write_report
 
     report = write_report(Path(args.out) / "model.keras", va, Path(args.out) / "report",
