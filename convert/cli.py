@@ -253,7 +253,7 @@ def cmd_edgetpu_check(args) -> int:
     except (ModelError, ImportError) as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps({**report.to_dict(), "advice": edgetpu.advice(report)}))
     else:
         verdict = "runs entirely on the Edge TPU" if report.compatible else "does NOT run entirely on the Edge TPU"
         print(f"{args.model}: {verdict} ({len(report.ops)} ops; fully int8: {report.fully_int8}, "
@@ -262,6 +262,8 @@ def cmd_edgetpu_check(args) -> int:
             print(f"  {problem}")
         for op in report.cpu_ops:
             print(f"  CPU: op {op.index} {op.name}: {op.reason}")
+        if not report.compatible:
+            print(edgetpu.advice(report))
     return 0 if report.compatible else GATE_FAILED
 
 
