@@ -5,6 +5,7 @@ file and what is wrong (or, with --skip-bad, in a count), within bounded memory,
 from __future__ import annotations
 
 import lzma
+import os
 import resource
 import struct
 import subprocess
@@ -178,3 +179,21 @@ def test_a_folder_with_a_part_name_is_one_sentence(pack, tmp_path, capsys, name)
 def test_a_good_pack_still_unpacks_every_face(pack, tmp_path):
     assert gpu_pack.unpack(pack, tmp_path / "out") == {"train": 20, "val": 3}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train.bin", "val.bin"]
+
+
+def test_libjpeg_warnings_on_a_decodable_face_go_to_the_log_not_the_terminal(tmp_path):
+    """A JPEG with stray bytes before its end marker decodes (a usable face), but libjpeg says `Corrupt JPEG
+    data: 2 extraneous bytes before marker 0xd9` straight on fd 2: only `-v` shows it, as a log line."""
+    root = tmp_path / "fer"
+    ok, jpeg = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 256, (48, 48), np.uint8))
+    data = jpeg.tobytes()
+    for split in ("train", "val"):
+        (root / split / "happy").mkdir(parents=True)
+        (root / split / "happy" / "face.jpg").write_bytes(data[:-2] + b"\x12\x34" + data[-2:])
+    env = {**os.environ, "FER_EDGE_CACHE": "off"}
+    quiet = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "data", "stats", str(root)], cwd=REPO,
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    verbose = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "-v", "data", "stats", str(root)], cwd=REPO,
+                             capture_output=True, text=True, timeout=120, env=env)
+    assert verbose.returncode == 0 and "fer_edge.opencv: Corrupt JPEG data" in verbose.stderr, verbose.stderr
