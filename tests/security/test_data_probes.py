@@ -197,3 +197,15 @@ def test_libjpeg_warnings_on_a_decodable_face_go_to_the_log_not_the_terminal(tmp
     verbose = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "-v", "data", "stats", str(root)], cwd=REPO,
                              capture_output=True, text=True, timeout=120, env=env)
     assert verbose.returncode == 0 and "fer_edge.opencv: Corrupt JPEG data" in verbose.stderr, verbose.stderr
+
+
+def test_a_png_bomb_in_a_calibration_folder_is_refused_before_decoding(tmp_path):
+    from convert.calibration import CalibrationError, load
+
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    (folder / "face.png").write_bytes(png_bomb())
+    with pytest.raises(CalibrationError) as err:
+        load(folder, 48)
+    assert str(err.value) == (f"{folder / 'face.png'}: PNG of 10000x10000 pixels: larger than 25 megapixels, not a "
+                              "face image (refused before decoding)")
