@@ -299,9 +299,10 @@ def register(sub) -> None:
     cv.add_argument("--parity-split", metavar="SPLIT", help="split of --parity-data (default val when present)")
     cv.add_argument("--format", choices=FORMATS, help="force the --parity-data format")
     cv.add_argument("--skip-bad", action="store_true", help="skip bad --parity-data records instead of failing")
-    cv.add_argument("--max-drop", action=Bounded, kind=float, low=0, high=100, default=DEFAULT_MAX_DROP_PP,
+    cv.add_argument("--max-drop", action=Bounded, kind=float, low=-100, high=100, default=DEFAULT_MAX_DROP_PP,
                     metavar="PP",
-                    help=f"parity gate: largest accuracy drop in percentage points (default {DEFAULT_MAX_DROP_PP})")
+                    help="parity gate: largest accuracy drop in percentage points, -100..100 (below 0 asks for a gain) "
+                    f"(default {DEFAULT_MAX_DROP_PP})")
     cv.add_argument("--edgetpu", action="store_true", help="also build <out>_edgetpu.tflite with edgetpu_compiler")
     cv.set_defaults(func=cmd_convert)
 
@@ -333,9 +334,10 @@ def register(sub) -> None:
     _data_args(par)
     par.add_argument("--split", help="split of --data (default val when present)")
     par.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    par.add_argument("--max-drop", action=Bounded, kind=float, low=0, high=100, default=DEFAULT_MAX_DROP_PP,
+    par.add_argument("--max-drop", action=Bounded, kind=float, low=-100, high=100, default=DEFAULT_MAX_DROP_PP,
                      metavar="PP",
-                     help=f"largest accepted accuracy drop in percentage points (default {DEFAULT_MAX_DROP_PP})")
+                     help="largest accepted accuracy drop in percentage points, -100..100 (below 0 asks for a gain) "
+                     f"(default {DEFAULT_MAX_DROP_PP})")
     par.set_defaults(func=cmd_parity)
 
     tpu = add_command(sub, "edgetpu", help="Edge TPU tools.", example="fer-edge edgetpu check models/x_int8.tflite")

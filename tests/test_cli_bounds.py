@@ -41,8 +41,8 @@ PARITY = ["parity", "--float", "f.keras", "--quant", "q.tflite", "--data", "miss
     (CALIBRATION, "--per-class", "0", "an integer >= 1"),
     (CALIBRATION, "--seed", "-5", "an integer >= 0"),
     (CALIBRATION, "--size", "0", "an integer >= 8"),
-    (CONVERT, "--max-drop", "-1", "a number >= 0 and <= 100"),
-    (PARITY, "--max-drop", "inf", "a number >= 0 and <= 100"),
+    (CONVERT, "--max-drop", "-101", "a number >= -100 and <= 100"),
+    (PARITY, "--max-drop", "inf", "a number >= -100 and <= 100"),
 ])
 def test_an_out_of_range_number_is_refused_naming_the_option(capsys, command, option, value, expected):
     with pytest.raises(SystemExit) as exit_:
