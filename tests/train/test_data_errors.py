@@ -409,3 +409,46 @@ def test_a_symbolic_link_loop_is_named_or_skipped(tmp_path, write_image, faces):
         f"{dangling}: cannot read: No such file or directory"]
     assert list(ds.splits) == ["train"] and len(ds.splits["train"]) == 1
     assert looks_like_folders(root)
+
+
+def _jpeg(*segments: bytes) -> bytes:
+    return b"\xff\xd8" + b"".join(segments)
+
+
+def _sof(width: int, height: int) -> bytes:
+    return b"\xff\xc0\x00\x11\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big")
+
+
+@pytest.mark.parametrize("data, size", [
+    (_png_header(2**31, 1)[:24], ("PNG", 2**31, 1)),  # exactly the signature and IHDR's two sizes; unsigned
+    (_jpeg(_sof(40000, 100)), ("JPEG", 40000, 100)),  # the frame header ends the data; sizes unsigned
+    (_jpeg(b"\xff\xe1" + (40000).to_bytes(2, "big") + bytes(39998), _sof(64, 32)), ("JPEG", 64, 32)),  # long APP1
+    (_jpeg(b"\xff", _sof(48, 32)), ("JPEG", 48, 32)),  # one fill byte before the marker
+])
+def test_image_size_edge_cases(data, size):
+    from train.data.image_header import image_size
+
+    assert image_size(data) == size
+
+
+@pytest.mark.parametrize("data, problem", [
+    (_jpeg(b"\xff\xe0\x00\x10"), "a JPEG without a readable frame header"),  # APP0's length runs past the end
+    (_jpeg(b"\x00\x00\x00\x00", _sof(48, 48)), "a JPEG without a readable frame header"),  # no marker where one must be
+    (_jpeg(b"\xff\xc0\x00\x11\x08\x00\x30\x00"), "a JPEG without a readable frame header"),  # frame header cut short
+    (b"GIF89a\x01\x00\x01\x00", "not a PNG, JPEG or BMP image"),
+])
+def test_image_size_names_what_it_cannot_read(data, problem):
+    from train.data.image_header import ImageHeaderError, image_size
+
+    with pytest.raises(ImageHeaderError) as err:
+        image_size(data)
+    assert str(err.value) == problem
+
+
+def test_only_zero_padding_after_the_end_marker_counts_as_whole():
+    from train.data.image_header import truncated
+
+    whole = _jpeg(_sof(48, 48)) + b"\xff\xd9"
+    assert not truncated("JPEG", whole + b"\0\0\0")
+    assert truncated("JPEG", whole + b"X") and truncated("JPEG", whole[:-1])
+    assert truncated("PNG", _png_header(4, 4, end=False)) and not truncated("BMP", b"BM")
