@@ -398,6 +398,10 @@ def test_a_symbolic_link_loop_is_named_or_skipped(tmp_path, write_image, faces):
     loop.symlink_to("b.png")
     dangling = root / "train" / "happy" / "c.png"
     dangling.symlink_to("nowhere.png")
+    (root / "train" / "happy" / "0-subfolder").mkdir()  # a folder among the faces is passed over
+    write_image(root / "train" / "happy" / "d.png", faces(2)[1])
+    class_loop = root / "train" / "sad"
+    class_loop.symlink_to("sad")
     split_loop = root / "val"
     split_loop.symlink_to("val")
     err = _error(root)
@@ -405,9 +409,10 @@ def test_a_symbolic_link_loop_is_named_or_skipped(tmp_path, write_image, faces):
     ds = load_dataset(root, skip_bad=True)
     assert [str(e) for e in ds.skipped] == [
         f"{split_loop}: a symbolic link that loops back on itself: neither a file nor a folder",
+        f"{class_loop}: a symbolic link that loops back on itself: neither a file nor a folder",
         f"{loop}: a symbolic link that loops back on itself: neither a file nor a folder",
         f"{dangling}: cannot read: No such file or directory"]
-    assert list(ds.splits) == ["train"] and len(ds.splits["train"]) == 1
+    assert list(ds.splits) == ["train"] and len(ds.splits["train"]) == 2
     assert looks_like_folders(root)
 
 
