@@ -23,6 +23,7 @@ from edge_runtime.metadata import sha256_file
 from edge_runtime.preprocess import preprocess_face
 from train.data import Split
 from train.data.folders import IMAGE_EXTENSIONS
+from train.data.image_header import read_face_image
 
 MANIFEST = "manifest.csv"
 MANIFEST_FIELDS = ("file", "label", "sha256", "source")
@@ -217,10 +218,9 @@ def load(path: str | os.PathLike, size: int) -> CalibrationSet:
     faces = np.empty((len(files), size, size), dtype=np.uint8)
     for i, name in enumerate(files):
         file = root / name
-        data = np.fromfile(file, dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-        if image is None:
-            raise CalibrationError(f"{file}: not a decodable image")
+        image = read_face_image(file)  # the header is checked before decoding (an image bomb is refused)
+        if isinstance(image, str):
+            raise CalibrationError(f"{file}: {image}")
         if image.shape[:2] != (size, size):
             raise CalibrationError(f"{file}: image is {image.shape[1]}x{image.shape[0]}, but the model takes "
                                    f"{size}x{size} faces; rebuild the calibration set for this model")

@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from edge_runtime.cli_helpers import CommandError, add_command
+from edge_runtime.cli_helpers import Bounded, CommandError, add_command
 from edge_runtime.interpreter import EdgeTpuError, ModelError
 from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
 from train.data import FORMATS, DataError, load_dataset
@@ -58,6 +58,33 @@ def _open_model(path: str | Path, flag: str):
         raise CommandError(str(exc), BAD_INPUT) from exc
 
 
+QUANTISED = ("int8", "float16", "dynamic")
+
+
+def _precision(predictor) -> str:
+    """float32, float16, dynamic or int8: from a .tflite model's metadata (its input type when that does not
+    say); a .keras model is float32."""
+    if Path(predictor.path).suffix.lower() == ".keras":
+        return "float32"
+    import numpy as np
+
+    fallback = "int8" if np.dtype(predictor.input.dtype) in (np.int8, np.uint8) else "float32"
+    return predictor.meta.get("precision") or fallback
+
+
+def _check_roles(float_model, quant_model, args) -> None:
+    """--float must be a float model and --quant a quantised one: swapped, the report reads backwards."""
+    swapped = "; did you swap --float and --quant?"
+    kind = _precision(float_model)
+    if kind in QUANTISED:
+        raise CommandError(f"{args.float}: --float takes the float model, but this is a quantised ({kind}) model"
+                           + (swapped if _precision(quant_model) not in QUANTISED else ""), BAD_INPUT)
+    kind = _precision(quant_model)
+    if kind not in QUANTISED:
+        raise CommandError(f"{args.quant}: --quant takes a quantised model ({', '.join(QUANTISED)}), but this is a "
+                           f"{kind} model", BAD_INPUT)
+
+
 def _compare(float_model, quant_model, faces, max_drop: float):
     from convert.parity import ParityError, compare
 
@@ -98,6 +125,7 @@ def cmd_parity(args) -> int:
 
     tensorflow_env()
     float_model, quant_model = _open_model(args.float, "--float"), _open_model(args.quant, "--quant")
+    _check_roles(float_model, quant_model, args)
     split_name, faces = _labelled_split(args.data, args.format, args.split, float_model.preprocessing.size,
                                         args.skip_bad)
     report = _compare(float_model, quant_model, faces, args.max_drop)
@@ -225,7 +253,7 @@ def cmd_edgetpu_check(args) -> int:
     except (ModelError, ImportError) as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps({**report.to_dict(), "advice": edgetpu.advice(report)}))
     else:
         verdict = "runs entirely on the Edge TPU" if report.compatible else "does NOT run entirely on the Edge TPU"
         print(f"{args.model}: {verdict} ({len(report.ops)} ops; fully int8: {report.fully_int8}, "
@@ -234,6 +262,8 @@ def cmd_edgetpu_check(args) -> int:
             print(f"  {problem}")
         for op in report.cpu_ops:
             print(f"  CPU: op {op.index} {op.name}: {op.reason}")
+        if not report.compatible:
+            print(edgetpu.advice(report))
     return 0 if report.compatible else GATE_FAILED
 
 
@@ -269,8 +299,10 @@ def register(sub) -> None:
     cv.add_argument("--parity-split", metavar="SPLIT", help="split of --parity-data (default val when present)")
     cv.add_argument("--format", choices=FORMATS, help="force the --parity-data format")
     cv.add_argument("--skip-bad", action="store_true", help="skip bad --parity-data records instead of failing")
-    cv.add_argument("--max-drop", type=float, default=DEFAULT_MAX_DROP_PP, metavar="PP",
-                    help=f"parity gate: largest accuracy drop in percentage points (default {DEFAULT_MAX_DROP_PP})")
+    cv.add_argument("--max-drop", action=Bounded, kind=float, low=-100, high=100, default=DEFAULT_MAX_DROP_PP,
+                    metavar="PP",
+                    help="parity gate: largest accuracy drop in percentage points, -100..100 (below 0 asks for a gain) "
+                    f"(default {DEFAULT_MAX_DROP_PP})")
     cv.add_argument("--edgetpu", action="store_true", help="also build <out>_edgetpu.tflite with edgetpu_compiler")
     cv.set_defaults(func=cmd_convert)
 
@@ -284,9 +316,10 @@ def register(sub) -> None:
                         "--out calibration_data")
     _data_args(build)
     build.add_argument("--split", default="train", help="split to draw from (default train: FER2013 Training)")
-    build.add_argument("--per-class", type=int, default=72, help="faces per class (default 72)")
-    build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--size", type=int, default=48, help="face side in pixels (default 48)")
+    build.add_argument("--per-class", action=Bounded, low=1, default=72, help="faces per class (default 72)")
+    build.add_argument("--seed", action=Bounded, low=0, default=0,
+                       help="random seed of the draw: the same data and seed give the same faces (default 0)")
+    build.add_argument("--size", action=Bounded, low=8, default=48, help="face side in pixels (default 48)")
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     build.set_defaults(func=cmd_calibration_build)
@@ -301,8 +334,10 @@ def register(sub) -> None:
     _data_args(par)
     par.add_argument("--split", help="split of --data (default val when present)")
     par.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    par.add_argument("--max-drop", type=float, default=DEFAULT_MAX_DROP_PP, metavar="PP",
-                     help=f"largest accepted accuracy drop in percentage points (default {DEFAULT_MAX_DROP_PP})")
+    par.add_argument("--max-drop", action=Bounded, kind=float, low=-100, high=100, default=DEFAULT_MAX_DROP_PP,
+                     metavar="PP",
+                     help="largest accepted accuracy drop in percentage points, -100..100 (below 0 asks for a gain) "
+                     f"(default {DEFAULT_MAX_DROP_PP})")
     par.set_defaults(func=cmd_parity)
 
     tpu = add_command(sub, "edgetpu", help="Edge TPU tools.", example="fer-edge edgetpu check models/x_int8.tflite")

@@ -7,6 +7,7 @@ first offender and everything it drags along, before anyone needs a Coral to fin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from convert.flatbuffer import Operator, read_graph
+from edge_runtime.metadata import read_metadata
 
 # TFLite builtin names of the ops in Coral's "Supported operations" table
 # (https://coral.ai/docs/edgetpu/models-intro/#supported-operations).
@@ -120,6 +122,29 @@ def check(path: str | os.PathLike) -> EdgeTpuReport:
     fully_int8 = not any(t.is_float for t in tensors)
     static = not any(t.dynamic for t in tensors)
     return EdgeTpuReport(str(path), fully_int8, static, ops, problems)
+
+
+def advice(report: EdgeTpuReport) -> str:
+    """What a Coral user does about a model that does not map entirely to the Edge TPU, in one paragraph."""
+    if report.compatible:
+        return ""
+    model = Path(report.model)
+    source = None
+    with contextlib.suppress(Exception):  # the float model it came from, as its metadata names it
+        source = read_metadata(model).get("source_model", {}).get("file")
+    build = f"fer-edge convert --model {model.parent / source if source else 'MODEL.keras'} --int8 --edgetpu"
+    if not report.fully_int8:
+        return (f"What to do: the Edge TPU runs full-integer models only; build one for it with `{build}` "
+                "(needs edgetpu_compiler), or run this model on the CPU.")
+    if not report.static_shapes:
+        return ("What to do: this is the CPU build (any number of faces per call), which a Pi runs as it is; "
+                f"for a Coral, build its static batch-1 twin with `{build}` (needs edgetpu_compiler) and bundle "
+                f"{model.stem}_edgetpu.tflite with `fer-edge bundle --edgetpu-model`.")
+    first = report.cpu_ops[0] if report.cpu_ops else None
+    where = f"ops from {first.index} ({first.name}) on run on the CPU, the ones before on the Edge TPU" if first \
+        else "the compiler may refuse it"
+    return (f"What to do: {where}; accept the partial mapping (each face then goes to the CPU and back), or train "
+            "an architecture made of supported ops (fer_mobile and fer_vgg map entirely when built with --edgetpu).")
 
 
 def find_compiler() -> str:

@@ -44,3 +44,30 @@ def run_parsed(parser: argparse.ArgumentParser, argv: list[str] | None, prog: st
         # The reader went away (`fer-edge detect clip.mp4 --json | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+class Bounded(argparse.Action):
+    """A numeric option checked where it is parsed, naming the option as typed:
+    `--batch-size 0: expected an integer >= 1`. add_argument(..., action=Bounded, kind=int, low=1);
+    `low`/`high` are inclusive bounds, `above` an exclusive lower one, `below` an exclusive upper one."""
+
+    def __init__(self, option_strings, dest, *, kind=int, low=None, high=None, above=None, below=None, **kwargs):
+        self.kind, self.low, self.high, self.above, self.below = kind, low, high, above, below
+        super().__init__(option_strings, dest, **kwargs)
+
+    def expected(self) -> str:
+        noun = "an integer" if self.kind is int else "a number"
+        bounds = [f"{op} {v:g}" for op, v in ((">=", self.low), (">", self.above), ("<=", self.high),
+                                              ("<", self.below)) if v is not None]
+        return f"{noun} {' and '.join(bounds)}".rstrip()
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            value = self.kind(values)
+        except ValueError:
+            value = None
+        if value is None or value != value or value in (float("inf"), float("-inf")) or any((
+                self.low is not None and value < self.low, self.high is not None and value > self.high,
+                self.above is not None and value <= self.above, self.below is not None and value >= self.below)):
+            parser.error(f"{option_string} {values}: expected {self.expected()}")
+        setattr(namespace, self.dest, value)

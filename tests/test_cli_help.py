@@ -30,6 +30,37 @@ def test_train_options_say_what_they_do_and_their_default(capsys, option, defaul
     assert len(said) > len(f"(default {default})") + 10  # and what it does
 
 
+@pytest.mark.parametrize("command, option", [(("publish",), "--name"), (("predict",), "--tta"),
+                                             (("predict",), "--threads"), (("data", "stats"), "--format")])
+def test_every_option_says_what_it_does(command, option):
+    import argparse
+
+    from edge_runtime.cli import build_parser
+
+    parser = build_parser()
+    for name in command:  # down the subcommands
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    action = next(a for a in parser._actions if option in a.option_strings)
+    assert action.help and len(action.help) > 20, action.help
+
+
+def test_no_option_of_any_command_is_left_without_help():
+    import argparse
+
+    from edge_runtime.cli import build_parser
+
+    def bare(parser, path=()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from bare(sub, (*path, name))
+            elif action.option_strings and not action.help:
+                yield " ".join(path), action.option_strings[-1]
+
+    assert list(bare(build_parser())) == []
+
+
 def test_bundle_usage_shows_its_required_options_as_required(capsys):
     text = help_of(capsys, "bundle")
     assert text.startswith("usage: fer-edge bundle --model MODEL --out OUT [options] fer-edge bundle verify BUNDLE")

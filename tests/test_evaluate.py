@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -13,6 +16,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from edge_runtime.cli import main
 from edge_runtime.labels import LABELS
 from edge_runtime.metadata import write_json_atomic
+from tests.conftest import REPO, SHIPPED_FLOAT, SHIPPED_INT8
 
 keras = pytest.importorskip("keras")
 
@@ -120,3 +124,32 @@ def test_evaluate_missing_metadata_is_named(tiny_model, faces, tmp_path, capsys)
     root, _, _ = faces
     assert main(["evaluate", "--model", str(lonely), "--data", str(root)]) == 1
     assert "lonely.json" in capsys.readouterr().err
+
+
+def _fer_edge(*argv):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
+    return subprocess.run([sys.executable, "-m", "edge_runtime.cli", *argv], capture_output=True, text=True,
+                          timeout=300, cwd=REPO, env=env)
+
+
+def test_predict_with_a_keras_model_keeps_tensorflows_native_lines_in_the_log(tmp_path):
+    """TensorFlow's import prints absl/oneDNN lines on fd 2 (six, with a .keras model): only -v shows them."""
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), np.full((48, 48), 120, np.uint8))
+    quiet = _fer_edge("predict", "--model", str(SHIPPED_FLOAT), str(face))
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert quiet.stdout.startswith(f"{face}: ")
+    verbose = _fer_edge("-v", "predict", "--model", str(SHIPPED_FLOAT), str(face))
+    assert verbose.returncode == 0 and "fer_edge.tensorflow" in verbose.stderr
+
+
+def test_predict_names_a_truncated_jpeg_and_libjpeg_stays_quiet(tmp_path):
+    ok, jpeg = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 256, (48, 48), np.uint8))
+    cut, missing = tmp_path / "cut.jpg", tmp_path / "missing.jpg"
+    cut.write_bytes(jpeg.tobytes()[: len(jpeg) // 2])
+    proc = _fer_edge("predict", "--model", str(SHIPPED_INT8), str(cut))
+    assert proc.returncode == 1 and proc.stderr == (f"fer-edge predict: {cut}: truncated JPEG: the file ends before "
+                                                    "the image does (an interrupted copy?)\n")
+    proc = _fer_edge("predict", "--model", str(SHIPPED_INT8), str(missing))
+    assert proc.returncode == 1
+    assert proc.stderr == f"fer-edge predict: {missing}: cannot read: No such file or directory\n"

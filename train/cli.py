@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.cli_helpers import CommandError, add_command
+from edge_runtime.cli_helpers import Bounded, CommandError, add_command
 from train.data import FORMATS, DataError
 from train.env import load_for_command, need_train_extra, tensorflow_env
 
@@ -44,6 +44,15 @@ def cmd_data_stats(args) -> int:
 def _command_line() -> str:
     """This command as typed, for the record a run leaves."""
     return "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+
+
+def _resume_hint(command: str, out: Path) -> str:
+    """One line after Ctrl-C: the command that continues the run (Keras backs up at each epoch's end)."""
+    if not (out / "backup").is_dir():
+        return f"fer-edge train: interrupted before the first epoch ended, nothing to resume; start again: {command}"
+    if " --resume " not in f"{command} ":
+        command += " --resume"
+    return f"fer-edge train: interrupted; continue this run with: {command}"
 
 
 def cmd_train(args) -> int:
@@ -79,6 +88,9 @@ def cmd_train(args) -> int:
                      verbose=1 if sys.stderr.isatty() else 2)
     except (RuntimeError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
+    except KeyboardInterrupt:
+        print(_resume_hint(command, Path(args.out)), file=sys.stderr)
+        return 130
     from train.report import write_report
 
     report = write_report(Path(args.out) / "model.keras", va, Path(args.out) / "report",
@@ -144,7 +156,8 @@ def register(sub) -> None:
     stats = add_command(data_sub, "stats", help="Per-split, per-class face counts.",
                         example="fer-edge data stats fer2013.csv")
     stats.add_argument("path")
-    stats.add_argument("--format", choices=FORMATS)
+    stats.add_argument("--format", choices=FORMATS, help="force the data format (default: detected from the path: "
+                       ".csv, .bin/.dat or image folders)")
     stats.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of failing")
     stats.add_argument("--json", action="store_true", help="one JSON object on stdout")
     stats.set_defaults(func=cmd_data_stats)
@@ -157,24 +170,26 @@ def register(sub) -> None:
                      example="fer-edge train --data ../shared/fer2013 --epochs 40 --out runs/fer_vgg")
     _data_args(tr)
     tr.add_argument("--arch", default=d.arch, help=f"network preset (default {d.arch}; see README)")
-    tr.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training split "
+    tr.add_argument("--epochs", action=Bounded, low=1, default=d.epochs, help="passes over the training split "
                     "(default %(default)s)")
-    tr.add_argument("--batch-size", type=int, default=d.batch_size, help="faces per training step "
+    tr.add_argument("--batch-size", action=Bounded, low=1, default=d.batch_size, help="faces per training step "
                     "(default %(default)s)")
     tr.add_argument("--optimizer", choices=("adamw", "sgd", "adam"), default=d.optimizer,
                     help="adamw, sgd (Nesterov momentum 0.9) or adam (no weight decay) (default %(default)s)")
-    tr.add_argument("--lr", type=float, default=d.learning_rate, help="peak learning rate (default %(default)s)")
-    tr.add_argument("--weight-decay", type=float, default=d.weight_decay, help="the optimizer's weight decay, "
-                    "for adamw and sgd (default %(default)s)")
-    tr.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help="epochs of linear warm-up to "
-                    "the peak learning rate (default %(default)s)")
+    tr.add_argument("--lr", action=Bounded, kind=float, above=0, default=d.learning_rate,
+                    help="peak learning rate (default %(default)s)")
+    tr.add_argument("--weight-decay", action=Bounded, kind=float, low=0, default=d.weight_decay,
+                    help="the optimizer's weight decay, for adamw and sgd (default %(default)s)")
+    tr.add_argument("--warmup-epochs", action=Bounded, kind=float, low=0, default=d.warmup_epochs,
+                    help="epochs of linear warm-up to the peak learning rate (default %(default)s)")
     tr.add_argument("--schedule", choices=("cosine", "onecycle", "constant"), default=d.schedule,
                     help="learning-rate schedule after the warm-up (default %(default)s)")
-    tr.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="share of each target moved "
-                    "evenly onto the other classes (default %(default)s)")
+    tr.add_argument("--label-smoothing", action=Bounded, kind=float, low=0, below=1, default=d.label_smoothing,
+                    help="share of each target moved evenly onto the other classes (default %(default)s)")
     tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight,
                     help="weigh rare classes (disgust) up in the loss (default %(default)s)")
-    tr.add_argument("--patience", type=int, default=d.patience, help="early stopping on val accuracy (0 = off)")
+    tr.add_argument("--patience", action=Bounded, low=0, default=d.patience,
+                    help="early stopping on val accuracy (0 = off)")
     tr.add_argument("--init", metavar="MODEL", help="start from this trained .keras model of the same "
                     "architecture (e.g. a second learning-rate cycle for a run that ended underfitting)")
     tr.add_argument("--augment", choices=tuple(AUGMENTS), default="default",
@@ -185,14 +200,14 @@ def register(sub) -> None:
     tr.add_argument("--teacher", metavar="MODEL", action="append",
                     help="distil from this trained model (.keras or .tflite): targets mix the labels with its "
                     "probabilities on each training face; give it more than once for an ensemble (averaged)")
-    tr.add_argument("--distill", type=float, default=d.distill,
+    tr.add_argument("--distill", action=Bounded, kind=float, low=0, high=1, default=d.distill,
                     help=f"weight of the teacher's probabilities in the targets (default {d.distill})")
     tr.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                     help="mixed_bfloat16: bfloat16 compute, float32 weights (faster on CPUs with AVX512_BF16); "
                     "the saved model is float32 either way")
-    tr.add_argument("--seed", type=int, default=d.seed, help="random seed for initialisation, shuffling and "
-                    "augmentation (default %(default)s)")
-    tr.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
+    tr.add_argument("--seed", action=Bounded, low=0, default=d.seed,
+                    help="random seed for initialisation, shuffling and augmentation (default %(default)s)")
+    tr.add_argument("--max-steps", action=Bounded, low=1, help="cap steps per epoch (smoke runs)")
     tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")
     tr.add_argument("--out", default="runs/train", help="output folder for model.keras, model.json and report/ "
                     "(default %(default)s)")
@@ -212,7 +227,7 @@ def register(sub) -> None:
     ev.add_argument("--robustness", action="store_true",
                     help="accuracy under a detector's crop, rotation, blur, noise, JPEG, dim and uneven light, "
                     "low resolution and overexposure (fixed seed), their mean and the share of clean accuracy kept")
-    ev.add_argument("--threads", type=int, default=None, help="TFLite interpreter threads")
+    ev.add_argument("--threads", action=Bounded, low=1, default=None, help="TFLite interpreter threads")
     ev.add_argument("--submission", metavar="CSV", help="predict mode output (default submission.csv)")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -221,15 +236,18 @@ def register(sub) -> None:
     pr.add_argument("images", nargs="+", help="face images (any size or colour; the whole image is the face)")
     pr.add_argument("--model", default="models/fer_cnn_int8.tflite", help=".keras or .tflite model")
     pr.add_argument("--json", action="store_true", help="one JSON line per image")
-    pr.add_argument("--tta", choices=("flip",))
-    pr.add_argument("--threads", type=int, default=None)
+    pr.add_argument("--tta", choices=("flip",), help="test-time augmentation: average with the mirrored face "
+                    "(twice the time per face)")
+    pr.add_argument("--threads", action=Bounded, low=1, default=None,
+                    help="TFLite interpreter threads (default: the runtime's choice; no effect on .keras models)")
     pr.set_defaults(func=cmd_predict)
 
     pu = add_command(sub, "publish", help="Ship a finished training run: models/NAME.keras, its model card "
                      "NAME.json and the report pictures.",
                      example="fer-edge publish runs/fer_vgg --name fer_cnn")
     pu.add_argument("run", help="a `fer-edge train --out` folder")
-    pu.add_argument("--name", default="fer_cnn")
+    pu.add_argument("--name", default="fer_cnn", help="the shipped model's name: writes MODELS/NAME.keras and the "
+                    "model card NAME.json, replacing those of the same name (default %(default)s)")
     pu.add_argument("--models", default="models", help="where shipped models live (default models/)")
     pu.set_defaults(func=cmd_publish)
 
@@ -244,10 +262,11 @@ def register(sub) -> None:
                      example="fer-edge verifier train --data ../shared/fer2013 --out runs/verifier")
     _data_args(vt)
     vt.add_argument("--out", required=True, help="folder for face_verifier.keras and face_verifier_int8.tflite")
-    vt.add_argument("--faces", type=int, default=0, help="use this many train faces (default 0: all)")
-    vt.add_argument("--epochs", type=int, default=v.epochs, help=f"default {v.epochs}")
-    vt.add_argument("--threshold", type=float, default=v.threshold,
+    vt.add_argument("--faces", action=Bounded, low=0, default=0, help="use this many train faces (default 0: all)")
+    vt.add_argument("--epochs", action=Bounded, low=1, default=v.epochs, help=f"default {v.epochs}")
+    vt.add_argument("--threshold", action=Bounded, kind=float, low=0, high=1, default=v.threshold,
                     help=f"P(face) a detection needs, recorded in the metadata and measured (default {v.threshold})")
     vt.add_argument("--val-split", default="val", help="faces of unseen people to measure on (default val)")
-    vt.add_argument("--seed", type=int, default=v.seed)
+    vt.add_argument("--seed", action=Bounded, low=0, default=v.seed,
+                    help="random seed for the backdrops, shuffling and initialisation (default %(default)s)")
     vt.set_defaults(func=cmd_verifier_train)

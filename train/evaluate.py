@@ -89,15 +89,18 @@ def _write_submission(predictor, split, args) -> int:
 
 
 def predict_command(args) -> int:
-    import cv2
+    from train.data.image_header import quiet_decoder, read_face_image
 
+    if Path(args.model).suffix.lower() == ".keras":
+        tensorflow_env()  # Keras imports TensorFlow: its native import lines go to the log (-v), not the terminal
     predictor = _open_model(args.model, num_threads=args.threads)
     size = predictor.preprocessing.size
+    with quiet_decoder():  # libjpeg's "Premature end of JPEG file" and OpenCV's warnings: to the log
+        images = [read_face_image(name) for name in args.images]
     faces = []
-    for name in args.images:
-        image = cv2.imread(name, cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise CommandError(f"{name}: not a readable image")
+    for name, image in zip(args.images, images):
+        if isinstance(image, str):
+            raise CommandError(f"{name}: {image}")
         faces.append(preprocess_face(image, size=size))
     probs = predict_probs(predictor, np.stack(faces), args.tta)
     for name, p in zip(args.images, probs):

@@ -71,36 +71,86 @@ def write_pack(data: str | Path, out: str | Path, parts: int = 2) -> list[Path]:
     return written
 
 
+# The most a pack unpacks to: FER2013's 35,887 faces are 83 MB as records; a part that inflates past this
+# (an xz bomb: 610 KB can hold gigabytes) is refused while it streams, not after it filled memory or the disk.
+MAX_UNPACKED = 256 * 2**20
+CHUNK = 2**20
+
+
+class PackError(ValueError):
+    """A pack that cannot be unpacked: one sentence naming the part and what is wrong."""
+
+
+def _part_file(path: Path) -> Path:
+    if not path.is_file():
+        raise PackError(f"{path}: not a file (a pack part is an .xz file written by `pack`)")
+    return path
+
+
+def _inflate(part: Path, out, room: int) -> int:
+    """Stream one LZMA part into `out`, at most `room` bytes; returns the bytes written."""
+    decomp = lzma.LZMADecompressor()
+    written = 0
+    with open(part, "rb") as f:
+        while not decomp.eof:
+            data = f.read(CHUNK) if decomp.needs_input else b""
+            if decomp.needs_input and not data:
+                raise PackError(f"{part}: truncated: the xz stream ends early (was the copy interrupted?)")
+            try:
+                chunk = decomp.decompress(data, max_length=CHUNK)
+            except lzma.LZMAError as exc:
+                raise PackError(f"{part}: not a valid xz file ({exc})") from exc
+            written += len(chunk)
+            if written > room:
+                raise PackError(f"{part}: unpacks to more than {MAX_UNPACKED // 2**20} MiB, more than FER2013 "
+                                "could fill: not a pack part")
+            out.write(chunk)
+    return written
+
+
+def _join(parts: list[Path], target: Path, room: int) -> int:
+    """The parts' contents, one after another, in `target`, or no `target` at all (never a partial file)."""
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with open(partial, "wb") as out:
+            size = 0
+            for part in parts:
+                size += _inflate(part, out, room - size)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return size
+
+
 def unpack(pack: str | Path, dest: str | Path) -> dict[str, int]:
     """Join the parts into dest/train.bin and dest/val.bin; returns the faces in each."""
     pack, dest = Path(pack), Path(dest)
-    numbered = {}
-    for path in pack.glob("part*/train-*.bin.xz"):
+    numbered: dict[int, Path] = {}
+    for path in sorted(pack.glob("part*/train-*.bin.xz")):
         match = re.fullmatch(r"train-(\d+)\.bin\.xz", path.name)
         if not match:
             raise FileNotFoundError(f"{path}: not a pack part (expected train-N.bin.xz)")
-        numbered[int(match.group(1))] = path
+        number = int(match.group(1))
+        if number in numbered:
+            raise PackError(f"{numbered[number]} and {path} are both train part {number}: keep one (pack writes "
+                            "train-1, train-2, ... once each)")
+        numbered[number] = _part_file(path)
     numbers = sorted(numbered)
     parts = [numbered[n] for n in numbers]
-    vals = list(pack.glob("part*/val.bin.xz"))
+    vals = [_part_file(p) for p in pack.glob("part*/val.bin.xz")]
     if not parts or len(vals) != 1:
         raise FileNotFoundError(f"{pack}: expected part*/train-N.bin.xz and one part*/val.bin.xz "
                                 f"(found {len(parts)} train parts, {len(vals)} val files): were both calls carried?")
     if numbers != list(range(1, len(parts) + 1)):
         raise FileNotFoundError(f"{pack}: train parts {numbers} are not 1..{len(parts)}: one call's part is missing")
     dest.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    with open(dest / "train.bin", "wb") as f:
-        size = 0
-        for p in parts:
-            chunk = lzma.decompress(p.read_bytes())
-            f.write(chunk)
-            size += len(chunk)
-    counts["train"] = size // RECORD
-    data = lzma.decompress(vals[0].read_bytes())
-    (dest / "val.bin").write_bytes(data)
-    counts["val"] = len(data) // RECORD
-    return counts
+    train_size = _join(parts, dest / "train.bin", MAX_UNPACKED)
+    try:
+        val_size = _join(vals, dest / "val.bin", MAX_UNPACKED - train_size)
+    except BaseException:
+        (dest / "train.bin").unlink(missing_ok=True)  # half a dataset is no dataset
+        raise
+    return {"train": train_size // RECORD, "val": val_size // RECORD}
 
 
 def tree_bytes(repo: Path) -> int:
@@ -136,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "unpack":
         try:
             counts = unpack(args.pack, args.dest)
-        except (FileNotFoundError, lzma.LZMAError) as exc:
+        except (OSError, PackError) as exc:
             print(f"python -m train.gpu_pack unpack: {exc}", file=sys.stderr)
             return 1
         print(f"{args.dest}: train {counts['train']:,} faces, val {counts['val']:,}")

@@ -43,13 +43,14 @@ def plot_learning_curves(history: dict[str, list[float]], path: Path) -> None:
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    # Markers on every epoch: a single epoch is a point, and a line through one point draws nothing.
     for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
         if key in history:
-            ax.plot(epochs, history[key], label=f"train {key}")
+            ax.plot(epochs, history[key], marker="o", markersize=4, label=f"train {key}")
         if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], label=f"val {key}")
+            ax.plot(epochs, history[f"val_{key}"], marker="o", markersize=4, label=f"val {key}")
         ax.set_xlabel("epoch")
-        ax.set_title(key)
+        ax.set_title(key if len(epochs) != 1 else f"{key} (one epoch: a point each, no curve)")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

@@ -87,3 +87,29 @@ def test_compiler_failure_leaves_nothing(tiny_model, calibration_dir, tmp_path, 
                         str(calibration_dir), "--out", str(out_dir / "m_int8.tflite")])
     assert code == 2 and "Internal compiler error" in err
     assert list(out_dir.iterdir()) == []
+
+
+def test_the_shipped_cpu_build_says_what_a_coral_user_does(cli):
+    """The README's `fer-edge edgetpu check models/fer_cnn_int8.tflite` exits 1: the message says why and what
+    to do, with the command that builds the Coral twin from the model's own float source."""
+    from tests.conftest import MODELS
+
+    model = MODELS / "fer_cnn_int8.tflite"
+    code, out, _ = cli(["edgetpu", "check", str(model)])
+    assert code == 1
+    assert out.splitlines()[-1] == (
+        "What to do: this is the CPU build (any number of faces per call), which a Pi runs as it is; for a Coral, "
+        f"build its static batch-1 twin with `fer-edge convert --model {MODELS / 'fer_cnn.keras'} --int8 --edgetpu` "
+        "(needs edgetpu_compiler) and bundle fer_cnn_int8_edgetpu.tflite with `fer-edge bundle --edgetpu-model`.")
+    code, out, _ = cli(["edgetpu", "check", str(model), "--json"])
+    assert json.loads(out)["advice"].startswith("What to do: this is the CPU build")
+
+
+def test_a_partial_mapping_is_explained():
+    from convert.edgetpu import advice
+
+    report = EdgeTpuReport("m.tflite", True, True, [Op(0, "CONV_2D"), Op(1, "EXP", "not supported by the Edge TPU"),
+                                                    Op(2, "SOFTMAX")])
+    assert advice(report).startswith("What to do: ops from 1 (EXP) on run on the CPU, the ones before on the Edge "
+                                     "TPU; accept the partial mapping")
+    assert advice(EdgeTpuReport("m.tflite", True, True, [Op(0, "CONV_2D")])) == ""

@@ -92,3 +92,14 @@ def test_parity_refuses_unlabelled_or_missing_inputs(int8_model, tiny_model, tmp
     code, _, err = cli(["parity", "--float", str(tiny_model), "--quant", str(int8_model),
                         "--data", str(tmp_path / "test.csv")])
     assert code == 2 and "unlabelled" in err
+
+
+def test_parity_refuses_swapped_or_unquantised_models(int8_model, tiny_model, float32_model, parity_data, cli):
+    """--float and --quant swapped used to run and print the report with its labels reversed."""
+    code, out, err = cli(["parity", "--float", str(int8_model), "--quant", str(tiny_model), "--data", str(parity_data)])
+    assert (code, out) == (2, "") and err == (f"fer-edge parity: {int8_model}: --float takes the float model, but this "
+                                              "is a quantised (int8) model; did you swap --float and --quant?\n")
+    code, out, err = cli(["parity", "--float", str(tiny_model), "--quant", str(float32_model),
+                          "--data", str(parity_data)])
+    assert (code, out) == (2, "") and err == (f"fer-edge parity: {float32_model}: --quant takes a quantised model "
+                                              "(int8, float16, dynamic), but this is a float32 model\n")

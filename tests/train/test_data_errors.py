@@ -320,3 +320,141 @@ def test_csv_messages(tmp_path, write_csv, faces):
     (tmp_path / "gone").mkdir()
     with pytest.raises(DataError, match=r"gone\.csv: cannot open: No such file or directory$"):
         load_dataset(tmp_path / "gone.csv", "csv")
+
+
+# --- image headers: sizes read before decoding (issue 24, N55) ---
+
+
+def _png_header(width: int, height: int, body: bytes = b"", end: bool = True) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + body
+            + (chunk(b"IEND", b"") if end else b""))
+
+
+@pytest.mark.parametrize("ext, params", [(".png", []), (".jpg", []), (".bmp", []),
+                                         (".jpg", [1, 1])])  # cv2.IMWRITE_JPEG_PROGRESSIVE: SOF2
+def test_image_size_reads_width_and_height_from_the_header(ext, params):
+    import cv2
+
+    from train.data.image_header import image_size, truncated
+
+    ok, data = cv2.imencode(ext, np.zeros((37, 53), np.uint8), [2, 90, *params] if ext == ".jpg" else [])
+    kind, width, height = image_size(data.tobytes())
+    assert (kind, width, height) == ({".png": "PNG", ".jpg": "JPEG", ".bmp": "BMP"}[ext], 53, 37)
+    assert not truncated(kind, data.tobytes()) and not truncated(kind, data.tobytes() + b"\0\0")
+    assert truncated(kind, data.tobytes()[:-1]) == (ext != ".bmp")
+
+
+def test_image_size_refuses_what_is_not_png_jpeg_or_bmp():
+    from train.data.image_header import ImageHeaderError, image_size
+
+    for data in (b"", b"GIF89a....", b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", b"\xff\xd8\xff\xe0\0\x10JFIF\0", b"BM"):
+        with pytest.raises(ImageHeaderError):
+            image_size(data)
+    # fill bytes before a marker are skipped on the way to the frame header
+    jpeg = b"\xff\xd8" + b"\xff\xff\xff\xc0\x00\x11\x08\x00\x20\x00\x30\x01\x01\x11\x00" + b"\xff\xd9"
+    assert image_size(jpeg) == ("JPEG", 48, 32)
+    # a BMP stored top-down has a negative height
+    bmp = b"BM" + bytes(16) + (12).to_bytes(4, "little", signed=True) + (-9).to_bytes(4, "little", signed=True)
+    assert image_size(bmp) == ("BMP", 12, 9)
+
+
+def test_a_face_file_is_refused_from_its_header_above_25_megapixels(tmp_path):
+    from train.data.image_header import MAX_PIXELS, read_face_image
+
+    assert MAX_PIXELS == 25_000_000
+    at_limit, over = tmp_path / "at.png", tmp_path / "over.png"
+    at_limit.write_bytes(_png_header(5000, 5000))  # no pixel data: refused by the decoder, not by its size
+    over.write_bytes(_png_header(5000, 5001))
+    assert read_face_image(at_limit) == "not a decodable image"
+    assert read_face_image(over) == ("PNG of 5000x5001 pixels: larger than 25 megapixels, not a face image "
+                                     "(refused before decoding)")
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(_png_header(48, 48, end=False))
+    assert read_face_image(cut) == "truncated PNG: the file ends before the image does (an interrupted copy?)"
+    assert read_face_image(tmp_path / "missing.png") == "cannot read: No such file or directory"
+
+
+def test_a_16_bit_face_is_scaled_to_8_bits(tmp_path):
+    import cv2
+
+    from train.data.image_header import read_face_image
+
+    path = tmp_path / "deep.png"
+    assert cv2.imwrite(str(path), np.full((4, 4), 65535, np.uint16))
+    image = read_face_image(path)
+    assert image.dtype == np.uint8 and (image == 255).all()
+
+
+def test_a_symbolic_link_loop_is_named_or_skipped(tmp_path, write_image, faces):
+    root = tmp_path / "fer"
+    write_image(root / "train" / "happy" / "a.png", faces(1)[0])
+    loop = root / "train" / "happy" / "b.png"
+    loop.symlink_to("b.png")
+    dangling = root / "train" / "happy" / "c.png"
+    dangling.symlink_to("nowhere.png")
+    (root / "train" / "happy" / "0-subfolder").mkdir()  # a folder among the faces is passed over
+    write_image(root / "train" / "happy" / "d.png", faces(2)[1])
+    class_loop = root / "train" / "sad"
+    class_loop.symlink_to("sad")
+    split_loop = root / "val"
+    split_loop.symlink_to("val")
+    err = _error(root)
+    assert str(err) == f"{split_loop}: a symbolic link that loops back on itself: neither a file nor a folder"
+    ds = load_dataset(root, skip_bad=True)
+    assert [str(e) for e in ds.skipped] == [
+        f"{split_loop}: a symbolic link that loops back on itself: neither a file nor a folder",
+        f"{class_loop}: a symbolic link that loops back on itself: neither a file nor a folder",
+        f"{loop}: a symbolic link that loops back on itself: neither a file nor a folder",
+        f"{dangling}: cannot read: No such file or directory"]
+    assert list(ds.splits) == ["train"] and len(ds.splits["train"]) == 2
+    assert looks_like_folders(root)
+
+
+def _jpeg(*segments: bytes) -> bytes:
+    return b"\xff\xd8" + b"".join(segments)
+
+
+def _sof(width: int, height: int) -> bytes:
+    return b"\xff\xc0\x00\x11\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big")
+
+
+@pytest.mark.parametrize("data, size", [
+    (_png_header(2**31, 1)[:24], ("PNG", 2**31, 1)),  # exactly the signature and IHDR's two sizes; unsigned
+    (_jpeg(_sof(40000, 100)), ("JPEG", 40000, 100)),  # the frame header ends the data; sizes unsigned
+    (_jpeg(b"\xff\xe1" + (40000).to_bytes(2, "big") + bytes(39998), _sof(64, 32)), ("JPEG", 64, 32)),  # long APP1
+    (_jpeg(b"\xff", _sof(48, 32)), ("JPEG", 48, 32)),  # one fill byte before the marker
+])
+def test_image_size_edge_cases(data, size):
+    from train.data.image_header import image_size
+
+    assert image_size(data) == size
+
+
+@pytest.mark.parametrize("data, problem", [
+    (_jpeg(b"\xff\xe0\x00\x10"), "a JPEG without a readable frame header"),  # APP0's length runs past the end
+    (_jpeg(b"\xff\xe0\x00\x02"), "a JPEG without a readable frame header"),  # an empty APP0 ends the data
+    (_jpeg(b"\x00\x00\x00\x00", _sof(48, 48)), "a JPEG without a readable frame header"),  # no marker where one must be
+    (_jpeg(b"\xff\xc0\x00\x11\x08\x00\x30\x00"), "a JPEG without a readable frame header"),  # frame header cut short
+    (b"GIF89a\x01\x00\x01\x00", "not a PNG, JPEG or BMP image"),
+])
+def test_image_size_names_what_it_cannot_read(data, problem):
+    from train.data.image_header import ImageHeaderError, image_size
+
+    with pytest.raises(ImageHeaderError) as err:
+        image_size(data)
+    assert str(err.value) == problem
+
+
+def test_only_zero_padding_after_the_end_marker_counts_as_whole():
+    from train.data.image_header import truncated
+
+    whole = _jpeg(_sof(48, 48)) + b"\xff\xd9"
+    assert not truncated("JPEG", whole + b"\0\0\0")
+    assert truncated("JPEG", whole + b"X") and truncated("JPEG", whole[:-1])
+    assert truncated("PNG", _png_header(4, 4, end=False)) and not truncated("BMP", b"BM")

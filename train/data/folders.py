@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge_runtime.labels import LABELS, label_index
 from edge_runtime.preprocess import preprocess_face
 from train.data import cache
 from train.data.dataset import DataError, Problems, Split
+from train.data.image_header import quiet_decoder, read_face_image
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp"}
 SPLIT_NAMES = {
@@ -22,8 +24,26 @@ SPLIT_NAMES = {
 }
 
 
-def _visible_dirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+def _unreachable(path: Path, exc: OSError) -> DataError:
+    """A listed entry that cannot be followed (a symbolic link loop, a dangling link), in one sentence."""
+    if exc.errno == errno.ELOOP:
+        return DataError(path, None, "a symbolic link that loops back on itself: neither a file nor a folder")
+    return DataError(path, None, f"cannot read: {exc.strerror}")
+
+
+def _visible_dirs(path: Path, problems: Problems | None = None) -> list[Path]:
+    """The visible folders in `path`; a symbolic link loop among them is reported to `problems` (if given)."""
+    dirs = []
+    for p in sorted(path.iterdir()):
+        if p.name.startswith("."):
+            continue
+        try:
+            if stat.S_ISDIR(p.stat().st_mode):
+                dirs.append(p)
+        except OSError as exc:  # a dangling link is no folder; a loop is named
+            if exc.errno == errno.ELOOP and problems is not None:
+                problems.report(_unreachable(p, exc))
+    return dirs
 
 
 def is_class_dir(path: Path) -> bool:
@@ -43,16 +63,9 @@ def looks_like_folders(path: Path) -> bool:
 
 def _read(path: Path, size: int) -> np.ndarray | str:
     """The preprocessed face, or a sentence saying why it could not be read."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        return f"cannot read: {exc.strerror}"
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        return "not a decodable image"
-    if image.dtype == np.uint16:
-        # 16-bit PNGs span 0..65535; scale to 0..255 rather than letting the uint8 conversion saturate.
-        image = np.rint(image / 257.0).astype(np.uint8)
+    image = read_face_image(path)
+    if isinstance(image, str):
+        return image
     try:
         return preprocess_face(image, size=size)
     except ValueError as exc:
@@ -62,7 +75,7 @@ def _read(path: Path, size: int) -> np.ndarray | str:
 def _load_split(root: Path, problems: Problems, size: int) -> Split:
     files: list[tuple[Path, int]] = []
     stamps: list[str] = []
-    for class_dir in _visible_dirs(root):
+    for class_dir in _visible_dirs(root, problems):
         try:
             label = label_index(class_dir.name)
         except ValueError:
@@ -70,14 +83,20 @@ def _load_split(root: Path, problems: Problems, size: int) -> Split:
                             "(or a synonym such as happiness, surprised)") from None
         # scandir: file types come with the listing, so 30k faces cost no extra stat calls here.
         with os.scandir(class_dir) as it:
-            entries = sorted((e for e in it if not e.name.startswith(".") and not e.is_dir()), key=lambda e: e.name)
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
         for entry in entries:
             path = class_dir / entry.name
+            try:
+                if entry.is_dir():
+                    continue
+                st = entry.stat()
+            except OSError as exc:  # a symbolic link loop (ELOOP) or a dangling link
+                problems.report(_unreachable(path, exc))
+                continue
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 problems.report(DataError(path, None, f"not an image file (expected {sorted(IMAGE_EXTENSIONS)})"))
                 continue
             files.append((path, label))
-            st = entry.stat()
             stamps.append(f"{entry.name}|{label}|{st.st_size}|{st.st_mtime_ns}")
     if not files:
         raise DataError(root, None, "empty split: no face images in its class folders")
@@ -86,7 +105,7 @@ def _load_split(root: Path, problems: Problems, size: int) -> Split:
     if cached is not None:
         return cached
     workers = min(16, (os.cpu_count() or 2) * 4)
-    with ThreadPoolExecutor(workers) as pool:
+    with quiet_decoder(), ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda f: _read(f[0], size), files))
     images, labels, sources = [], [], []
     for (file, label), result in zip(files, results):
@@ -108,7 +127,7 @@ def load_folders(path: str | Path, problems: Problems, size: int = 48) -> dict[s
     root = Path(path)
     if not root.is_dir():
         raise DataError(root, None, "not a folder")
-    subdirs = _visible_dirs(root)
+    subdirs = _visible_dirs(root, problems)
     split_dirs = [d for d in subdirs if d.name.lower() in SPLIT_NAMES]
     if not split_dirs:
         # The root is itself one split; its name says which (default train).

@@ -1,0 +1,66 @@
+"""Ctrl-C in `fer-edge train` (issue 24): one line with the exact command that continues the run, exit 130,
+no traceback; and that command does continue it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge_runtime.labels import LABELS
+from train.history import read_history
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _interrupt_when(argv: list[str], ready, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run `fer-edge ARGV`, send SIGINT (Ctrl-C) once ready() holds, and wait for it to end."""
+    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli", *argv], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _epochs(history: Path) -> list[int]:
+    """The epochs the run's history.csv holds (none while Keras has not written its first row)."""
+    try:
+        return [int(e) for e in read_history(history).get("epoch", [])]
+    except (OSError, ValueError):
+        return []
+
+
+def test_ctrl_c_says_how_to_resume_and_that_command_continues(tmp_path, class_coded_faces):
+    data = tmp_path / "fer"
+    for split, seed in (("train", 0), ("val", 1)):
+        images, labels = class_coded_faces(21, seed=seed)
+        for i, (img, label) in enumerate(zip(images, labels, strict=True)):
+            path = data / split / LABELS[label] / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(path), img)
+    out = tmp_path / "run"
+    history = out / "history.csv"
+    argv = ["train", "--data", str(data), "--arch", "shallow_cnn", "--epochs", "1000", "--batch-size", "7",
+            "--warmup-epochs", "0", "--out", str(out)]
+    first = _interrupt_when(argv, lambda: len(_epochs(history)) >= 2)
+    assert first.returncode == 130, first.stderr[-3000:]
+    assert "Traceback" not in first.stderr and "KeyboardInterrupt" not in first.stderr
+    line = (first.stderr.rstrip("\n").splitlines() or ["(nothing said)"])[-1]
+    assert line == f"fer-edge train: interrupted; continue this run with: fer-edge {' '.join(argv)} --resume", line
+    done = _epochs(history)
+
+    resumed_argv = line.split("continue this run with: fer-edge ", 1)[1].split(" ")
+    second = _interrupt_when(resumed_argv, lambda: len(_epochs(history)) >= len(done) + 2)
+    assert second.returncode == 130 and "Traceback" not in second.stderr, second.stderr[-3000:]
+    epochs = _epochs(history)
+    assert epochs[: len(done)] == done and epochs == list(range(len(epochs)))  # continued, not restarted at 0
