@@ -11,6 +11,7 @@ has no known size: `check_image_size` refuses it too, since a decoder might stil
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from typing import BinaryIO
@@ -32,13 +33,22 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) that the image at `path` declares; ImageHeaderError when it cannot be read
     (OSError when the file cannot be opened)."""
     with open(path, "rb") as fh:
-        head = fh.read(_HEAD)
-        try:
-            return _size(head, fh)
-        except ImageHeaderError:
-            raise
-        except (struct.error, IndexError, KeyError, ValueError):
-            raise ImageHeaderError("truncated or malformed image header") from None
+        return _read(fh.read(_HEAD), fh)
+
+
+def header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) that an image file's bytes (the whole file, or enough of its start) declare;
+    ImageHeaderError when they cannot be read."""
+    return _read(data[:_HEAD], io.BytesIO(data))
+
+
+def _read(head: bytes, fh: BinaryIO) -> tuple[int, int]:
+    try:
+        return _size(head, fh)
+    except ImageHeaderError:
+        raise
+    except (struct.error, IndexError, KeyError, ValueError):
+        raise ImageHeaderError("truncated or malformed image header") from None
 
 
 def check_image_size(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int]:

@@ -437,10 +437,10 @@ def test_image_size_edge_cases(data, size):
 
 
 @pytest.mark.parametrize("data, problem", [
-    (_jpeg(b"\xff\xe0\x00\x10"), "a JPEG without a readable frame header"),  # APP0's length runs past the end
-    (_jpeg(b"\xff\xe0\x00\x02"), "a JPEG without a readable frame header"),  # an empty APP0 ends the data
-    (_jpeg(b"\x00\x00\x00\x00", _sof(48, 48)), "a JPEG without a readable frame header"),  # no marker where one must be
-    (_jpeg(b"\xff\xc0\x00\x11\x08\x00\x30\x00"), "a JPEG without a readable frame header"),  # frame header cut short
+    (_jpeg(b"\xff\xe0\x00\x10"), "JPEG without a frame header"),  # APP0's length runs past the end
+    (_jpeg(b"\xff\xe0\x00\x02"), "JPEG without a frame header"),  # an empty APP0 ends the data
+    (_jpeg(b"\x00\x00\x00\x00", _sof(48, 48)), "JPEG without a frame header"),  # no marker where one must be
+    (_jpeg(b"\xff\xc0\x00\x11\x08\x00\x30\x00"), "truncated or malformed image header"),  # frame header cut short
     (b"GIF89a\x01\x00\x01\x00", "not a PNG, JPEG or BMP image"),
 ])
 def test_image_size_names_what_it_cannot_read(data, problem):

@@ -10,47 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import struct
 from collections.abc import Iterator
 
 import numpy as np
 
+from edge_runtime.image_header import ImageHeaderError, header_size
+
 # A face image is a crop: FER2013's are 48x48, a phone photo ~12 MP. 25 MP is 75 MB decoded as BGR.
 MAX_PIXELS = 25_000_000
 
-_PNG = b"\x89PNG\r\n\x1a\n"
-# SOF markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-class ImageHeaderError(ValueError):
-    """The bytes are not a PNG, JPEG or BMP image whose header can be read."""
+_KINDS = {b"\x89PNG": "PNG", b"\xff\xd8": "JPEG", b"BM": "BMP"}
 
 
 def image_size(data: bytes) -> tuple[str, int, int]:
-    """(format, width, height) from the header of a PNG, JPEG or BMP file's bytes; ImageHeaderError otherwise."""
-    if data.startswith(_PNG) and len(data) >= 24 and data[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", data[16:24])
-        return "PNG", width, height
-    if data.startswith(b"BM") and len(data) >= 26:
-        width, height = struct.unpack("<ii", data[18:26])
-        return "BMP", abs(width), abs(height)
-    if data.startswith(b"\xff\xd8"):
-        pos = 2
-        while pos + 4 <= len(data):
-            if data[pos] != 0xFF:
-                break
-            marker = data[pos + 1]
-            if marker == 0xFF:  # fill byte before a marker
-                pos += 1
-                continue
-            if marker in _JPEG_SOF and pos + 9 <= len(data):
-                height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
-                return "JPEG", width, height
-            (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-            pos += 2 + length
-        raise ImageHeaderError("a JPEG without a readable frame header")
-    raise ImageHeaderError("not a PNG, JPEG or BMP image")
+    """(format, width, height) from the header of a PNG, JPEG or BMP file's bytes (the device's header reader,
+    edge_runtime/image_header.py); ImageHeaderError for anything else."""
+    kind = next((k for magic, k in _KINDS.items() if data.startswith(magic)), None)
+    if kind is None:
+        raise ImageHeaderError("not a PNG, JPEG or BMP image")
+    return (kind, *header_size(data))
 
 
 def truncated(kind: str, data: bytes) -> bool:
