@@ -220,8 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faceless", type=int, default=150, help="frames without a face for (b)")
     parser.add_argument("--tile", type=float, action="append", default=None,
                         help="also short range over tiles of this fraction of the shorter side (repeatable; 0.5)")
-    parser.add_argument("--tile-score", type=float, default=0.6,
-                        help="the score threshold of the tiled runs (a tile enlarges texture into faces at 0.5)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
@@ -235,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         "blazeface full": lambda g, c: full.detect(g),
     }
     for tile in args.tile or (0.5,):
-        tiled = BlazeFaceDetector(BlazeFaceOptions(model="short", tile=tile, score_threshold=args.tile_score))
-        systems[f"short tile {tile:g}@{args.tile_score:g}"] = lambda g, c, d=tiled: d.detect(g)
+        tiled = BlazeFaceDetector(BlazeFaceOptions(model="short", tile=tile))
+        systems[f"short, tiles {tile:g}"] = lambda g, c, d=tiled: d.detect(g)
     systems["short + full"] = lambda g, c: _union(short.detect(g), full.detect(g))
     systems["haar + short"] = lambda g, c: _union(haar.detect(g), short.detect(g))
     raw = {"short": BlazeFaceDetector(BlazeFaceOptions(model="short", fer_framing=False)),

@@ -181,7 +181,12 @@ def test_tiles_cover_the_frame_half_a_tile_apart(short):
     assert sorted({b.y for b in windows[1:]}) == [0, 120, 240]
     frame = np.full((480, 640), 128, np.uint8)
     frame[300:380, 500:580] = cv2.resize(photo("wild_steve_o_0001.jpg"), (80, 80), interpolation=cv2.INTER_AREA)
-    assert short.detect(frame) == [] and len(tiled.detect(frame)) == 1
+    assert short.detect(frame) == []
+    found = tiled.detect(frame)
+    assert len(found) == 1 and found[0].score >= 0.6
+    # A face found only in a tile must reach the tiles' own, higher threshold.
+    strict = BlazeFaceDetector(BlazeFaceOptions(tile=0.5, tile_score_threshold=min(0.99, found[0].score + 0.01)))
+    assert strict.detect(frame) == []
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -205,10 +210,10 @@ def test_boxes_always_lie_inside_the_frame(framed, width, height, side, fx, fy, 
 def test_bad_options_are_refused_all_at_once():
     with pytest.raises(DetectorError) as info:
         BlazeFaceDetector(BlazeFaceOptions(model="long", score_threshold=1.0, nms_threshold=0.0, min_size=0,
-                                           tile=1.0, num_threads=0))
+                                           tile=1.0, tile_score_threshold=0.0, num_threads=0))
     text = str(info.value)
-    for word in ("model must be one of ['full', 'short']", "score_threshold", "nms_threshold", "min_size",
-                 "tile", "num_threads"):
+    for word in ("model must be one of ['full', 'short']", "score_threshold must", "nms_threshold", "min_size",
+                 "tile must", "tile_score_threshold", "num_threads"):
         assert word in text
     for good in (BlazeFaceOptions(tile=0.1), BlazeFaceOptions(tile=0.99), BlazeFaceOptions(score_threshold=0.01)):
         good.check()
