@@ -20,6 +20,7 @@ from edge_runtime.blazeface import (
     BlazeFaceOptions,
     Framing,
     decode,
+    iou,
     ssd_anchors,
     weighted_nms,
 )
@@ -103,6 +104,19 @@ def test_weighted_nms_averages_overlapping_boxes_by_score():
     assert len(merged) == 2
 
 
+def test_iou_of_boxes_apart_on_both_axes_is_zero():
+    box = np.array([0, 0, 10, 10], np.float32)
+    others = np.array([[20, 20, 30, 30], [5, 0, 15, 10], [0, 0, 10, 10], [3, 3, 3, 3]], np.float32)
+    np.testing.assert_allclose(iou(box, others), [0, 1 / 3, 1, 0], atol=1e-6)
+
+
+def test_framing_moves_the_centre_then_scales_about_it():
+    # A 20 x 40 box centred on (20, 40): the centre moves by (0.1 w, -0.25 h) to (22, 30), the size becomes 30 x 80.
+    out = Framing(scale_w=1.5, scale_h=2.0, dx=0.1, dy=-0.25).apply(np.array([[10, 20, 30, 60]], np.float32))
+    np.testing.assert_allclose(out, [[7, -10, 37, 70]], atol=1e-5)
+    np.testing.assert_allclose(Framing().apply(np.array([[1, 2, 5, 9]], np.float32)), [[1, 2, 5, 9]])
+
+
 @pytest.mark.parametrize("name", sorted(HAND))
 def test_face_box_on_a_real_photo_matches_the_hand_drawn_one(short, name):
     x0, y0, x1, y1 = HAND[name]
@@ -150,8 +164,9 @@ def test_full_range_finds_the_face_of_a_portrait_in_a_wider_frame():
 def test_colour_and_grey_frames_find_the_same_face(short):
     bgr = cv2.imread(str(DATA / "wild_surprise_2868585k.jpg"), cv2.IMREAD_COLOR)
     assert largest(short.detect_bgr(bgr)).iou(largest(short.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)))) > 0.8
-    with pytest.raises(ValueError, match="HxWx3"):
-        short.detect_bgr(bgr[..., 0])
+    for wrong in (bgr[..., 0], bgr[..., :2], bgr.astype(np.float32)):
+        with pytest.raises(ValueError, match="HxWx3"):
+            short.detect_bgr(wrong)
     with pytest.raises(ValueError, match="grayscale"):
         short.detect(bgr)
 
