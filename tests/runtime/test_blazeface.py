@@ -104,10 +104,11 @@ def test_weighted_nms_averages_overlapping_boxes_by_score():
     assert len(merged) == 2
 
 
-def test_iou_of_boxes_apart_on_both_axes_is_zero():
+def test_iou_of_boxes_apart_on_either_axis_is_zero():
     box = np.array([0, 0, 10, 10], np.float32)
-    others = np.array([[20, 20, 30, 30], [5, 0, 15, 10], [0, 0, 10, 10], [3, 3, 3, 3]], np.float32)
-    np.testing.assert_allclose(iou(box, others), [0, 1 / 3, 1, 0], atol=1e-6)
+    others = np.array([[20, 20, 30, 30], [20, 0, 30, 10], [0, 20, 10, 30], [5, 0, 15, 10], [0, 0, 10, 10],
+                       [3, 3, 3, 3]], np.float32)
+    np.testing.assert_allclose(iou(box, others), [0, 0, 0, 1 / 3, 1, 0], atol=1e-6)
 
 
 def test_framing_moves_the_centre_then_scales_about_it():
