@@ -81,6 +81,15 @@ def test_anchor_sizes_follow_the_scales_when_not_fixed():
                                                 [0.6, 0.6], [1.2, 0.3], [np.sqrt(0.6)] * 2], rtol=1e-6)
 
 
+def test_anchor_scales_spread_evenly_over_the_layers():
+    three = ssd_anchors(AnchorOptions(64, (32, 32, 32), min_scale=0.2, max_scale=0.6, fixed_anchor_size=False))
+    np.testing.assert_allclose(three[:6, 2], [0.2, np.sqrt(0.08), 0.4, np.sqrt(0.24), 0.6, np.sqrt(0.6)], rtol=1e-6)
+    # One layer alone takes the middle of the range (MediaPipe's CalculateScale).
+    one = ssd_anchors(AnchorOptions(64, (32,), min_scale=0.2, max_scale=0.6, interpolated_scale_aspect_ratio=0.0,
+                                    fixed_anchor_size=False))
+    np.testing.assert_allclose(one[:, 2:], [[0.4, 0.4]] * 4, rtol=1e-6)
+
+
 def test_decode_scales_offsets_by_the_input_and_clips_scores():
     anchors = np.array([[0.5, 0.25, 1, 1], [0.1, 0.1, 1, 1], [0.9, 0.9, 1, 1]], np.float32)
     raw = np.zeros((3, 16), np.float32)
