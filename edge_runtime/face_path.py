@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -36,6 +36,15 @@ class DetectionSettings(BaseModel):
     device: str | None = _setting(None, "Edge TPU device for *_edgetpu.tflite models: usb, usb:0, pci:0", "DEV",
                                   max_length=64)
     threads: int = _setting(1, "CPU threads for the model and OpenCV", "N", ge=1, le=64)
+    detector: Literal["haar", "blazeface"] = _setting("haar", "face detector: haar (OpenCV's frontal-face cascade "
+                                                      "with the face verifier) or blazeface (MediaPipe's short-range "
+                                                      "BlazeFace, over tiles for small faces; its own score vets "
+                                                      "faces)", "NAME")
+    blazeface_tile: float = _setting(0.67, "blazeface: also look at square tiles of this fraction of the frame's "
+                                     "shorter side, so faces under ~100 px of a 640x480 frame are found; 0 = the "
+                                     "whole frame only (~15x cheaper, near faces only)", "F", ge=0, le=0.95)
+    blazeface_score: float = _setting(0.5, "blazeface: least score of a face found on the whole frame", "P", gt=0,
+                                      lt=1)
     detect_every: int = _setting(_PIPE.detect_every, "full-frame detection every N frames, faces followed in "
                                  "between", "N", ge=1, le=1000)
     classify_every: int = _setting(_PIPE.classify_every, "classify each face every N frames (its smoothed "
@@ -69,6 +78,13 @@ class DetectionSettings(BaseModel):
                                     "reaches this, else after a second detection; 0 = always wait", "W", ge=0,
                                     le=100)
 
+    @field_validator("blazeface_tile")
+    @classmethod
+    def _tile_or_none(cls, value: float) -> float:
+        if 0 < value < 0.1:
+            raise ValueError("must be 0 (no tiles) or at least 0.1 of the frame's side")
+        return value
+
     @field_validator("model")
     @classmethod
     def _model_exists(cls, value: Path | None) -> Path | None:
@@ -88,6 +104,12 @@ class DetectionSettings(BaseModel):
                            min_size=self.min_size, detect_width=self.detect_width,
                            verify_cascade=self.verify_cascade, verify_model=self.verify_model,
                            verify_threshold=self.verify_threshold)
+
+    def blazeface_options(self):
+        from edge_runtime.blazeface import BlazeFaceOptions
+
+        return BlazeFaceOptions(model="short", score_threshold=self.blazeface_score, tile=self.blazeface_tile,
+                                min_size=self.min_size, num_threads=self.threads)
 
     def pipeline_options(self) -> PipelineOptions:
         return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,
@@ -149,7 +171,12 @@ def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifi
                          "installed release (pass --model PATH, or detection.model in the daemon's config; on a "
                          "workstation, `fer-edge convert --int8` makes one)")
     classifier = Classifier(model, num_threads=settings.threads, device=settings.device)
-    detector = HaarDetector(settings.haar_options())
+    if settings.detector == "blazeface":
+        from edge_runtime.blazeface import BlazeFaceDetector
+
+        detector = BlazeFaceDetector(settings.blazeface_options())
+    else:
+        detector = HaarDetector(settings.haar_options())
     cv2.setNumThreads(settings.threads)
     if detector_timer is not None:
         detector = Timed(detector, detector_timer, ("detect", "detect_in", "verify"))

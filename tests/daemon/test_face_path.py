@@ -158,3 +158,23 @@ def test_fer_edge_run_reports_on_every_frame_the_faces_detect_reports(backdrop_v
     assert {r["frame"] for r in daemon if r["type"] == "face"} >= set(range(40, 76, 5))  # the sample's frames
     # The events are still there, beside the per-frame lines.
     assert [r["type"] for r in daemon].count("new") >= 3
+
+
+def test_blazeface_is_one_setting_away_in_detect_and_in_the_daemon(capsys):
+    from edge_runtime.blazeface import BlazeFaceDetector
+    from edge_runtime.cli import main
+
+    photo = "tests/data/wild_surprise_2868585k.jpg"  # a close-up: the face fills the picture
+    assert main(["detect", photo, "--detector", "blazeface", "--json", "--no-progress"]) == 0
+    import json
+
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["box"][2] >= 250  # the face, not a patch of it
+    daemon = _daemon(0, detector="blazeface", blazeface_tile=0.5)
+    try:
+        found = daemon.pipeline.detector.wrapped
+        assert isinstance(found, BlazeFaceDetector) and found.options.tile == 0.5
+    finally:
+        daemon._close_outputs()
+    assert main(["detect", photo, "--detector", "blazeface", "--blazeface-tile", "0.05"]) == 1
+    assert "--blazeface-tile 0.05: must be 0 (no tiles) or at least 0.1" in capsys.readouterr().err
