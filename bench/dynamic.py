@@ -28,14 +28,17 @@ REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = SECTIONS["dynamic"]
 FER, PORTRAITS = "fer", "portraits"
 DEFAULT, EVERY_FRAME, DAEMON, PEER = "fer-edge", "fer-edge --detect-every 1", "fer-edge run (daemon)", "peer"
-SYSTEMS = (DEFAULT, EVERY_FRAME, DAEMON, PEER)
+BLAZEFACE = "fer-edge --detector blazeface"
+SYSTEMS = (DEFAULT, EVERY_FRAME, BLAZEFACE, DAEMON, PEER)
+# The settings each fer-edge system runs with, on top of the defaults.
+SETTINGS = {DEFAULT: {}, EVERY_FRAME: {"detect_every": 1}, BLAZEFACE: {"detector": "blazeface"}}
 
 
-def _fer_edge(video: Path, model: str, every_frame: bool):
+def _fer_edge(video: Path, model: str, system: str):
     from edge_runtime.face_path import DetectionSettings, build_pipeline
     from edge_runtime.sources import VideoSource
 
-    settings = DetectionSettings(model=model, threads=1, **({"detect_every": 1} if every_frame else {}))
+    settings = DetectionSettings(model=model, threads=1, **SETTINGS[system])
     pipeline = build_pipeline(settings)  # the pipeline `fer-edge detect` and the daemon build
 
     def run():
@@ -91,7 +94,7 @@ def worker(system: str, video: str, model: str, cpu: int) -> dict:
         with Clock() as t:
             frames, cpu_s = _daemon(Path(video), model)()
         return {"frames": len(frames), "wall_s": t.wall, "cpu_s": cpu_s, "faces": frames}
-    run = peer_frames(Path(video)) if system == PEER else _fer_edge(Path(video), model, system == EVERY_FRAME)
+    run = peer_frames(Path(video)) if system == PEER else _fer_edge(Path(video), model, system)
     with Clock() as t:
         frames = run()
     if system == PEER:
