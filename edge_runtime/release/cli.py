@@ -69,6 +69,8 @@ def add_release_commands(sub) -> None:
                    help="passed to ssh and scp as -o KEY=VALUE (repeatable)")
     d.add_argument("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="how long to wait for another deploy to the same device to finish (default 300)")
+    d.add_argument("--allow-downgrade", action="store_true", help="install a release older than the device's "
+                   "current one (refused otherwise)")
     d.set_defaults(func=cmd_deploy)
 
 
@@ -111,7 +113,7 @@ def cmd_deploy(args) -> int:
                          prefix=args.prefix, keep=args.keep, timeout=args.timeout, health_url=args.health_url,
                          health_cmd=args.health_cmd, python=args.python, sudo=args.sudo,
                          systemd=not args.no_systemd, ssh_options=args.ssh_option, lock_timeout=args.lock_timeout,
-                         log=lambda s: print(s, flush=True))
+                         allow_downgrade=args.allow_downgrade, log=lambda s: print(s, flush=True))
     try:
         deploy(opts)
     except (DeployError, ManifestError, OSError) as exc:

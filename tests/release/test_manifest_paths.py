@@ -355,10 +355,11 @@ def test_the_verify_command_describes_itself(capsys):
         main(["--help"])
     assert info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert text.startswith("usage: python3 -m edge_runtime.release.manifest [-h] {verify,version}")
+    assert text.startswith("usage: python3 -m edge_runtime.release.manifest [-h] {verify,version,older}")
     assert "Check a fer-edge bundle (.tar.gz or folder) against its manifest." in text
     assert "verify exit 0 when every file matches manifest.json, 1 naming the first that does not" in text
     assert "version print the version a bundle folder's manifest gives" in text
+    assert "older exit 0 when release name A is older than B, else 1" in text
     with pytest.raises(SystemExit):
         main(["verify", "--help"])
     text = " ".join(capsys.readouterr().out.split())
