@@ -239,7 +239,10 @@ def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
     if installed.returncode:
         rolled = _roll_back(device, opts, prefix, version, previous, install_args, log, keep)
         device.run(f"rm -rf {q(stage)} {q(stage)}.tar.gz\n")
-        raise DeployError(f"install.sh failed on {opts.host} (exit {installed.returncode})", rolled)
+        said = next((line.split("error: ", 1)[1] for line in reversed((installed.stdout or "").splitlines())
+                     if line.startswith("install.sh: error: ")), "")
+        raise DeployError(f"install.sh failed on {opts.host} (exit {installed.returncode})"
+                          + (f": {said}" if said else ""), rolled)
     done("install", f"current -> releases/{version}")
 
     step("health", _health_what(opts, systemd, bundle_http(opts.bundle, top)))

@@ -156,3 +156,34 @@ def test_deploy_extracts_without_the_archive_s_owners_and_modes(make_bundle, ssh
     assert len(modes) > 10
     for mode, uid, name in modes[1:]:
         assert int(mode, 8) & 0o7022 == 0 and uid == str(os.getuid()), (mode, uid, name)
+
+
+def test_deploy_refuses_a_downgrade_and_a_changed_same_version_and_says_why(make_bundle, sshd, device_python,
+                                                                              tmp_path):
+    prefix = tmp_path / "device" / "fer-edge"
+
+    def deploy(bundle, *extra):
+        return subprocess.run([sys.executable, "-m", "edge_runtime.cli", "deploy", str(bundle),
+                               *sshd.deploy_args(tmp_path / "known_hosts"), "--prefix", str(prefix), "--python",
+                               device_python, "--no-systemd", "--timeout", "3", *extra],
+                              capture_output=True, text=True, timeout=300)
+
+    old, new = make_bundle("1.tar.gz", version="1.0.0"), make_bundle("2.tar.gz", version="2.0.0")
+    for bundle in (old, new):
+        done = deploy(bundle)
+        assert done.returncode == 0, done.stdout + done.stderr
+    changed = deploy(make_bundle("2b.tar.gz", version="2.0.0", model=REPO / "models" / "fer_mobile_int8.tflite"))
+    assert changed.returncode == 1
+    assert changed.stderr.strip().endswith("release 2.0.0 is already installed in "
+                                           f"{prefix}/releases/2.0.0 with other files: a changed bundle needs a new "
+                                           "version (fer-edge bundle --version)"), changed.stderr
+    refused = deploy(old)
+    assert refused.returncode == 1 and "refused as a downgrade" in refused.stderr, refused.stdout + refused.stderr
+    assert os.readlink(prefix / "current") == "releases/2.0.0"
+    assert sorted(os.listdir(prefix / "releases")) == ["1.0.0", "2.0.0"]  # nothing that was there is removed
+    ok = subprocess.run([prefix / "current" / "venv" / "bin" / "fer-edge", "run", "--validate-config",
+                         "config/fer-edge.yaml"], cwd=prefix / "current", capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    asked = deploy(old, "--allow-downgrade")
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    assert os.readlink(prefix / "current") == "releases/1.0.0"
