@@ -22,7 +22,8 @@ class CommandError(Exception):
 def add_command(subparsers, name: str, *, help: str, example: str, **kwargs) -> argparse.ArgumentParser:
     """A subcommand whose --help says what it does and shows an example."""
     return subparsers.add_parser(
-        name, help=help, description=help, epilog=f"example:\n  {example}",
+        # help is %-formatted in the parent's list (so a percent sign is written %%); the description is shown raw.
+        name, help=help, description=help.replace("%%", "%"), epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
     )
 

@@ -10,6 +10,7 @@ Host variables (all optional):
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -50,12 +51,24 @@ def ansible_tool(name: str) -> str:
     return found
 
 
+# Third-party warnings that tell the user of `fer-edge fleet` nothing (ansible-core 2.19 imports cryptography's DSA,
+# which cryptography 46+ deprecates): kept out of Ansible's output, whatever else PYTHONWARNINGS says.
+QUIET_WARNINGS = ("ignore:DSA is deprecated",)
+
+
+def ansible_environ(extra: dict | None = None) -> dict:
+    """The environment for an Ansible subprocess: this one, with `extra` and the warnings above filtered."""
+    env = {**os.environ, **(extra or {})}
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), *QUIET_WARNINGS]))
+    return env
+
+
 def load_inventory(inventory: Path, limit: str | None = None, group: str = GROUP) -> list[Device]:
     """The hosts of `group` in the inventory (with --limit applied), in inventory order."""
     if not inventory.exists():
         raise FleetError(f"{inventory}: inventory not found")
     cmd = [ansible_tool("ansible-inventory"), "-i", str(inventory), "--list"] + (["--limit", limit] if limit else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_environ())
     if proc.returncode:
         raise FleetError(f"{inventory}: ansible-inventory failed: {proc.stderr.strip()}")
     data = json.loads(proc.stdout)

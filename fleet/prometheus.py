@@ -9,6 +9,7 @@ daemons' bearer token from a file) and the fleet's alert rules.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,10 @@ def targets(devices: list[Device]) -> list[dict]:
     return [{"targets": [d.target], "labels": {"device": d.name}} for d in devices]
 
 
-def scrape_config(devices: list[Device], token_file: Path | None, scrape_interval: str = "15s") -> dict:
+def scrape_config(devices: list[Device], token_file: Path | None, scrape_interval: str = "15s",
+                  folder: Path | None = None) -> dict:
+    """The scrape config; with `folder` (where it is written), the token file's path is relative to it, as
+    Prometheus resolves a relative credentials_file: from the config file's folder."""
     files = {d.token_file for d in devices}
     if token_file is None and len(files) > 1:
         raise FleetError("the hosts name different fer_edge_token_file values, and a scrape job takes one bearer "
@@ -41,7 +45,8 @@ def scrape_config(devices: list[Device], token_file: Path | None, scrape_interva
     job: dict = {"job_name": JOB, "metrics_path": "/metrics", "scheme": "http",
                  "file_sd_configs": [{"files": [TARGETS], "refresh_interval": "1m"}]}
     if token_file is not None:
-        job["authorization"] = {"type": "Bearer", "credentials_file": str(token_file)}
+        path = os.path.relpath(Path(token_file).resolve(), folder.resolve()) if folder else str(token_file)
+        job["authorization"] = {"type": "Bearer", "credentials_file": path}
     return {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
             "rule_files": [ALERTS], "scrape_configs": [job]}
 
@@ -83,7 +88,7 @@ def write_prometheus(devices: list[Device], out: Path, token_file: Path | None =
                      scrape_interval: str = "15s", alerts: AlertOptions = AlertOptions()) -> list[Path]:
     if not devices:
         raise FleetError("no cameras in the inventory: nothing to scrape")
-    config = scrape_config(devices, token_file, scrape_interval)
+    config = scrape_config(devices, token_file, scrape_interval, out)  # a bad inventory writes nothing
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "prometheus.yml", out / TARGETS, out / ALERTS]
     written[0].write_text(yaml.safe_dump(config, sort_keys=False))

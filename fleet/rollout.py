@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edge_runtime.release.manifest import verify_tarball
 from fleet import CALLBACKS, PLAYBOOK
-from fleet.inventory import ansible_tool, load_inventory
+from fleet.inventory import ansible_environ, ansible_tool, load_inventory
 from fleet.table import columns
 
 
@@ -58,11 +58,13 @@ def rollout(opts: RolloutOptions) -> Rollout:
     with tempfile.TemporaryDirectory(prefix="fer-fleet-") as tmp:
         summary = Path(tmp) / "summary.json"
         # Pipelining: one ssh round trip per task instead of three or four (half the time per device here).
-        env = {"ANSIBLE_PIPELINING": "True", **os.environ, "FER_EDGE_FLEET_SUMMARY": str(summary),
-               "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(filter(None, [str(CALLBACKS),
-                                                                        os.environ.get("ANSIBLE_CALLBACK_PLUGINS")])),
-               "ANSIBLE_CALLBACKS_ENABLED": ",".join(filter(None, ["fer_edge_summary",
-                                                                   os.environ.get("ANSIBLE_CALLBACKS_ENABLED")]))}
+        env = ansible_environ({
+            "ANSIBLE_PIPELINING": os.environ.get("ANSIBLE_PIPELINING", "True"),
+            "FER_EDGE_FLEET_SUMMARY": str(summary),
+            "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(filter(None, [str(CALLBACKS),
+                                                                     os.environ.get("ANSIBLE_CALLBACK_PLUGINS")])),
+            "ANSIBLE_CALLBACKS_ENABLED": ",".join(filter(None, ["fer_edge_summary",
+                                                                os.environ.get("ANSIBLE_CALLBACKS_ENABLED")]))})
         cmd = [ansible_tool("ansible-playbook"), "-i", str(opts.inventory), str(PLAYBOOK),
                "-e", json.dumps({"fer_edge_bundle": str(opts.bundle.resolve())})]
         cmd += ["--check"] if opts.check else []

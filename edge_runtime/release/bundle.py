@@ -82,7 +82,9 @@ def build_bundle(opts: BundleOptions) -> Bundle:
         models.append(check_model(opts.edgetpu_model, edgetpu=True))
     if opts.with_deps and not opts.platform:
         raise BundleError("--with-deps needs --platform (the device's, e.g. linux_aarch64)")
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    if not opts.out.parent.is_dir():
+        raise BundleError(f"--out {opts.out}: the folder {opts.out.parent} does not exist (make it first)")
+    config_text = bundle_config(opts.config, f"../models/{opts.model.name}", opts.model)
     with tempfile.TemporaryDirectory(dir=opts.out.parent, prefix=f".{opts.out.name}.") as tmp:
         root = Path(tmp) / f"fer-edge-{version}"
         for sub in ("models", "config", "systemd", "wheels"):
@@ -91,7 +93,7 @@ def build_bundle(opts: BundleOptions) -> Bundle:
             for path in (model.path, model.path.with_suffix(".json")):
                 shutil.copyfile(path, root / "models" / path.name)
         # Relative to the config file's folder, as the daemon resolves it: found from any working folder.
-        (root / "config" / CONFIG_NAME).write_text(bundle_config(opts.config, f"../models/{opts.model.name}"))
+        (root / "config" / CONFIG_NAME).write_text(config_text)
         (root / "systemd" / UNIT_NAME).write_text(unit_text(opts.model.name))
         shutil.copyfile(resources.files("edge_runtime.release") / "install.sh", root / "install.sh")
         (root / "install.sh").chmod(0o755)
@@ -135,36 +137,93 @@ class BundledModel:
 
 
 def check_model(path: Path, *, edgetpu: bool) -> BundledModel:
-    from edge_runtime.interpreter import is_edgetpu_model
+    """A model the device can run: an int8 .tflite with its .json metadata, which the runtime's one loader loads
+    (an Edge TPU build needs a Coral to load: its format and metadata are checked)."""
+    from edge_runtime.interpreter import (
+        ModelError,
+        input_info,
+        is_edgetpu_model,
+        make_interpreter,
+        read_model_bytes,
+    )
 
     if not path.is_file():
         raise BundleError(f"{path}: model file not found")
+    if path.suffix != ".tflite":
+        raise BundleError(f"{path}: not a .tflite model: bundle the int8 TensorFlow Lite build of it "
+                          "(`fer-edge convert --int8` writes models/NAME_int8.tflite)")
     if is_edgetpu_model(path) != edgetpu:
         raise BundleError(f"{path}: {'--edgetpu-model' if edgetpu else '--model'} must "
                           f"{'' if edgetpu else 'not '}be an *_edgetpu.tflite build")
     try:
         meta = read_metadata(path)
-    except ValueError as exc:
+        read_model_bytes(path)
+    except (ModelError, ValueError) as exc:
         raise BundleError(str(exc)) from exc
     digest = sha256_file(path)
     if meta.get("sha256") not in (None, digest):
         raise BundleError(f"{path}: sha256 {digest[:12]}... differs from its metadata's {meta['sha256'][:12]}...: "
                           "the model changed after its metadata was written (rerun the conversion)")
+    try:
+        dtype = None if edgetpu else input_info(make_interpreter(path)).dtype
+    except (ModelError, ValueError) as exc:
+        raise BundleError(str(exc)) from exc
+    if meta.get("precision") != "int8" or dtype not in (None, "int8", "uint8"):
+        raise BundleError(f"{path}: not an int8 model (its metadata says precision {meta.get('precision')!r}"
+                          + (f", its input is {dtype}" if dtype else "") + "): the device runs int8 models "
+                          "(`fer-edge convert --int8`)")
     return BundledModel(path, meta, digest, edgetpu)
 
 
-def bundle_config(source: Path | None, model: str) -> str:
-    """The daemon config for the device: the given file (or the defaults), its detection.model the bundled model."""
+def bundle_config(source: Path | None, model: str, model_here: Path | None = None) -> str:
+    """The daemon config for the device: the given file (or the defaults), its detection.model the bundled model.
+
+    Checked first by the daemon's own config model (with `model_here` as the model), as far as this machine can
+    tell: the device's secrets and file sources are its own, so they are given stand-ins of the right type."""
     import yaml
 
-    from edge_runtime.daemon.config import read_file
+    from edge_runtime.daemon.config import ConfigError, read_file
 
-    data = read_file(source)[0] if source else {}
+    try:
+        data, lines = read_file(source) if source else ({}, {})
+        check_config(data, lines, source, model_here)
+    except ConfigError as exc:
+        raise BundleError(f"--config: the daemon would refuse it: {'; '.join(exc.problems)}") from None
     detection = dict(data.get("detection") or {})
     detection["model"] = model
     data["detection"] = detection
     header = f"# fer-edge daemon config, bundled from {source.name if source else 'the defaults'}.\n"
     return header + yaml.safe_dump(data, sort_keys=False)
+
+
+def check_config(data: dict, lines: dict, source: Path | None, model: Path | None) -> None:
+    """ConfigError (every problem, with its key and line) when the daemon's config model refuses `data`."""
+    import copy
+
+    from pydantic import ValidationError
+
+    from edge_runtime.daemon.config import MIN_TOKEN_LENGTH, ConfigError, DaemonConfig, _describe
+    from edge_runtime.sources import is_device_or_stream
+
+    probe = copy.deepcopy(data)
+    for section, key in (("mqtt", "password"), ("http", "token")):
+        part = probe.get(section)
+        if isinstance(part, dict) and isinstance(part.get(key), dict) and set(part[key]) in ({"env"}, {"file"}):
+            part[key] = "x" * MIN_TOKEN_LENGTH  # read on the device, from its environment or its file
+    camera, detection = probe.get("camera"), probe.get("detection")
+    if isinstance(camera, dict) and isinstance(camera.get("source"), str) and not is_device_or_stream(
+            camera["source"]):
+        camera["source"] = "0"  # a file on the device
+    if isinstance(detection, dict):
+        detection.pop("model", None)  # replaced by the bundled model
+        if isinstance(detection.get("verify_model"), str) and detection["verify_model"]:
+            detection["verify_model"] = None  # a file on the device
+        if model is not None:
+            detection["model"] = str(model)
+    try:
+        DaemonConfig.model_validate(probe)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err, source, lines) for err in exc.errors()]) from None
 
 
 def unit_text(model: str) -> str:

@@ -41,8 +41,10 @@ def add_release_commands(sub) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     v = add_command(actions, "verify", help="Check every file of a bundle (.tar.gz or unpacked folder) against its "
                     "manifest: exit 0 when all match, 1 naming the first file that is changed, missing or extra.",
-                    example="fer-edge bundle verify fer-edge.tar.gz")
-    v.add_argument("bundle", type=Path)
+                    example="fer-edge bundle verify fer-edge.tar.gz",
+                    # Its own name: argparse would build it from the parent's two-line usage above.
+                    prog="fer-edge bundle verify")
+    v.add_argument("bundle", type=Path, metavar="BUNDLE")
     v.add_argument("--allowed-signers", type=Path, metavar="FILE", help="also require a good signature by a key in "
                    "this ssh allowed-signers file (what a device checks)")
     v.set_defaults(func=cmd_verify)
@@ -69,6 +71,8 @@ def add_release_commands(sub) -> None:
                    help="passed to ssh and scp as -o KEY=VALUE (repeatable)")
     d.add_argument("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="how long to wait for another deploy to the same device to finish (default 300)")
+    d.add_argument("--allow-downgrade", action="store_true", help="install a release older than the device's "
+                   "current one (refused otherwise)")
     d.set_defaults(func=cmd_deploy)
 
 
@@ -97,7 +101,8 @@ def cmd_verify(args) -> int:
     try:
         manifest = verify(args.bundle, args.allowed_signers)
     except (ManifestError, OSError) as exc:
-        raise CommandError(f"{args.bundle}: {exc}") from exc
+        text = str(exc)  # names the bundle already when the bundle itself is at fault
+        raise CommandError(text if text.startswith(str(args.bundle)) else f"{args.bundle}: {text}") from exc
     signed = f", signed by {manifest['signed_by']}" if manifest.get("signed_by") else ""
     print(f"{args.bundle}: release {manifest['version']}, {len(manifest['files'])} files match manifest.json{signed}")
     return 0
@@ -111,7 +116,7 @@ def cmd_deploy(args) -> int:
                          prefix=args.prefix, keep=args.keep, timeout=args.timeout, health_url=args.health_url,
                          health_cmd=args.health_cmd, python=args.python, sudo=args.sudo,
                          systemd=not args.no_systemd, ssh_options=args.ssh_option, lock_timeout=args.lock_timeout,
-                         log=lambda s: print(s, flush=True))
+                         allow_downgrade=args.allow_downgrade, log=lambda s: print(s, flush=True))
     try:
         deploy(opts)
     except (DeployError, ManifestError, OSError) as exc:

@@ -33,8 +33,12 @@ from edge_runtime.release.manifest import VERSION_RE, verify_tarball
 LOCK = ".deploy.lock"  # in PREFIX on the device: one deploy at a time
 # Where a device keeps the keys it accepts bundles from; install.sh looks in the same places.
 ALLOWED_SIGNERS = ("{prefix}/allowed_signers", "/etc/fer-edge/allowed_signers")
-# The prefix goes into paths, shell scripts and the unit's ExecStart (as install.sh also checks).
-PREFIX_RE = re.compile(r"/[^\s%\\\"'$`]*")
+# The prefix goes into paths, shell scripts, the unit's ExecStart and pip's arguments (as install.sh also checks).
+PREFIX_RE = re.compile(r"/[^\s%\\\"'$`;]*")
+# GNU tar as root keeps the archive's owners and modes, which the signature does not cover: a bundle whose headers
+# say uid 1000 or mode 0666 would leave files others can change between the check and the run. So the staging
+# folder is root's alone (0700) and tar takes neither owner nor mode from the archive.
+UNTAR = "tar --no-same-owner --no-same-permissions -xzf"
 
 
 class DeployError(RuntimeError):
@@ -61,6 +65,7 @@ class DeployOptions:
     systemd: bool = True
     ssh_options: list[str] = field(default_factory=list)
     lock_timeout: float = 300.0
+    allow_downgrade: bool = False
     log: Callable[[str], None] = print
 
     def check(self) -> None:
@@ -70,7 +75,8 @@ class DeployOptions:
                               "would reach ssh as an option)")
         if not PREFIX_RE.fullmatch(self.prefix):
             raise DeployError(f"--prefix {self.prefix!r}: must be an absolute path without spaces, %, \\, "
-                              "quotes, $ or ` (it goes into shell scripts and the unit's ExecStart)")
+                              "quotes, $, ` or ; (it goes into shell scripts, the unit's ExecStart and pip's "
+                              "arguments)")
 
 
 @dataclass(frozen=True)
@@ -196,10 +202,13 @@ def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
     version, top = manifest["version"], manifest["top"]
     stage = f"{prefix}/incoming/{version}"
     install_args = f"--prefix {q(prefix)} --python {q(opts.python)}" + ("" if opts.systemd else " --no-systemd")
+    # Not for the rollback: an older release's install.sh may not know the flag, and needs none run from its release.
+    new_args = install_args + (" --allow-downgrade" if opts.allow_downgrade else "")
 
     step("copy", f"{opts.bundle.name} ({opts.bundle.stat().st_size / 1e6:.1f} MB) to {opts.host}:{stage}.tar.gz")
     probe = device.run(f"mkdir -p {q(prefix)}/incoming\nreadlink {q(prefix)}/current || true\n"
-                       "[ -d /run/systemd/system ] && echo systemd || true\n")
+                       "[ -d /run/systemd/system ] && echo systemd || true\n"
+                       f"[ -e {q(prefix)}/releases/{q(version)} ] && echo existed || true\n")
     if probe.returncode:
         raise DeployError(f"ssh {opts.host} failed: {probe.stderr.strip()}")
     lines = probe.stdout.split()
@@ -208,6 +217,8 @@ def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
         log(f"      {prefix}/current points at {lines[0]!r}, not a release: nothing to roll back to")
         previous = None
     systemd = opts.systemd and "systemd" in lines
+    # A release of this version kept from before is not this deploy's to remove if the new bundle is refused.
+    keep = "existed" in lines
     copied = device.copy(opts.bundle, f"{stage}.tar.gz")
     if copied.returncode:
         raise DeployError(f"scp to {opts.host} failed: {copied.stderr.strip()}")
@@ -215,20 +226,23 @@ def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
 
     step("verify", "unpack there and check every file against the manifest (and its signature, where the device "
          "has an allowed-signers file)")
-    remote_verify = device.run(f"rm -rf {q(stage)}\nmkdir -p {q(stage)}\ntar -xzf {q(stage)}.tar.gz -C {q(stage)}\n"
+    remote_verify = device.run(f"rm -rf {q(stage)}\nmkdir -m 0700 {q(stage)}\n{UNTAR} {q(stage)}.tar.gz -C {q(stage)}\n"
                                + _verify_script(prefix, f"{stage}/{top}", opts.python))
     if remote_verify.returncode:
         raise DeployError(f"the bundle does not verify on {opts.host}: "
                           f"{(remote_verify.stderr or remote_verify.stdout).strip()}")
     done("verify", remote_verify.stdout.strip().splitlines()[-1])
 
-    step("install", f"{stage}/{top}/install.sh {install_args}")
-    installed = device.run(f"bash {q(stage)}/{q(top)}/install.sh {install_args}\n", capture=False)
+    step("install", f"{stage}/{top}/install.sh {new_args}")
+    installed = device.run(f"bash {q(stage)}/{q(top)}/install.sh {new_args}\n", capture=False)
     _echo(log, installed.stdout)
     if installed.returncode:
-        rolled = _roll_back(device, opts, prefix, version, previous, install_args, log)
+        rolled = _roll_back(device, opts, prefix, version, previous, install_args, log, keep)
         device.run(f"rm -rf {q(stage)} {q(stage)}.tar.gz\n")
-        raise DeployError(f"install.sh failed on {opts.host} (exit {installed.returncode})", rolled)
+        said = next((line.split("error: ", 1)[1] for line in reversed((installed.stdout or "").splitlines())
+                     if line.startswith("install.sh: error: ")), "")
+        raise DeployError(f"install.sh failed on {opts.host} (exit {installed.returncode})"
+                          + (f": {said}" if said else ""), rolled)
     done("install", f"current -> releases/{version}")
 
     step("health", _health_what(opts, systemd, bundle_http(opts.bundle, top)))
@@ -236,7 +250,7 @@ def _deploy(device: Device, opts: DeployOptions, manifest: dict) -> Deployed:
     if problem:
         log(f"      unhealthy: {problem}")
         step("rollback", f"back to {previous or 'nothing (first deploy)'}")
-        rolled = _roll_back(device, opts, prefix, version, previous, install_args, log)
+        rolled = _roll_back(device, opts, prefix, version, previous, install_args, log, keep)
         device.run(f"rm -rf {q(stage)} {q(stage)}.tar.gz\n")
         done("rollback")
         raise DeployError(f"release {version} is not healthy ({problem}); "
@@ -318,19 +332,20 @@ def _wait_healthy(device: Device, opts: DeployOptions, prefix: str, systemd: boo
 
 
 def _roll_back(device: Device, opts: DeployOptions, prefix: str, version: str, previous: str | None,
-               install_args: str, log) -> bool:
-    """Make the previous release current again through its own install.sh; remove the failed one."""
+               install_args: str, log, keep: bool = False) -> bool:
+    """Make the previous release current again through its own install.sh; remove the failed one (unless `keep`:
+    it was on the device before this deploy)."""
     q = shlex.quote
-    failed = f"{q(prefix)}/releases/{q(version)}"
+    remove = "" if keep else f"rm -rf {q(prefix)}/releases/{q(version)}\n"
     if previous == version:
         log("      the failed release was already current before: nothing to go back to")
         return False
     if previous is None:
         stop = f"systemctl stop {UNIT_NAME} || true\n" if opts.systemd else ""
-        device.run(f"{stop}rm -f {q(prefix)}/current\nrm -rf {failed}\n")
+        device.run(f"{stop}rm -f {q(prefix)}/current\n{remove}")
         log("      no previous release: service stopped, the failed release removed")
         return False
-    back = device.run(f"bash {q(prefix)}/releases/{q(previous)}/install.sh {install_args}\nrm -rf {failed}\n",
+    back = device.run(f"bash {q(prefix)}/releases/{q(previous)}/install.sh {install_args}\n{remove}",
                       capture=False)
     _echo(log, back.stdout)
     if back.returncode:

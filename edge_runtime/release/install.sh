@@ -9,19 +9,24 @@
 # When PREFIX/allowed_signers or /etc/fer-edge/allowed_signers exists (ssh-keygen's allowed-signers format),
 # only a bundle whose manifest.json one of its keys signed (`fer-edge bundle --sign KEY`) is installed.
 #
+# A release older than the current one is refused unless --allow-downgrade is given (a replayed old signed
+# bundle is still signed), but for the rollback case: the install.sh of a release already installed in
+# PREFIX/releases, run from there. A bundle whose version is installed with other files is refused: a changed
+# bundle needs a new version.
+#
 # Safe to repeat: every step checks first, and a second run says there is nothing to do.
 set -euo pipefail
 
 PREFIX=/opt/fer-edge
 PYTHON=python3
-DRY_RUN=0 VERIFY_ONLY=0 SWITCH=1 SERVICE=1 SYSTEMD=auto
+DRY_RUN=0 VERIFY_ONLY=0 SWITCH=1 SERVICE=1 SYSTEMD=auto ALLOW_DOWNGRADE=0
 UNIT=fer-edge.service
 DEFAULT_PREFIX=/opt/fer-edge  # the path the bundled unit is written for
 
 usage() {
   cat <<EOF
 usage: install.sh [--prefix DIR] [--python PYTHON] [--dry-run] [--verify-only] [--no-switch]
-                  [--no-service] [--no-systemd]
+                  [--no-service] [--no-systemd] [--allow-downgrade]
 
 Install this fer-edge bundle into DIR/releases/VERSION (default prefix $DEFAULT_PREFIX), make it
 current, and install, enable and (re)start $UNIT.
@@ -33,6 +38,8 @@ current, and install, enable and (re)start $UNIT.
   --no-switch      install the release but leave 'current' where it is
   --no-service     leave the unit and the service alone
   --no-systemd     write the unit into DIR/$UNIT, never call systemctl (a root without systemd)
+  --allow-downgrade  install a release older than the current one (a rollback by hand from an
+                   installed release's own install.sh needs no flag)
 EOF
 }
 
@@ -47,6 +54,7 @@ while [ $# -gt 0 ]; do
     --no-switch) SWITCH=0; shift ;;
     --no-service) SERVICE=0; shift ;;
     --no-systemd) SYSTEMD=0; shift ;;
+    --allow-downgrade) ALLOW_DOWNGRADE=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -61,7 +69,7 @@ case "$PREFIX" in
   *) die "--prefix $PREFIX: must be an absolute path" ;;
 esac
 case "$PREFIX" in
-  *[[:space:]%\\\"\'\$\`]*) die "--prefix $PREFIX: spaces, %, \\, quotes, \$ and \` are not allowed (systemd reads them specially)" ;;
+  *[[:space:]%\\\"\'\$\`\;]*) die "--prefix $PREFIX: spaces, %, \\, quotes, \$, \` and ; are not allowed (systemd and pip read them specially)" ;;
 esac
 CHANGES=0
 # Run a changing step, or only say it under --dry-run.
@@ -92,6 +100,19 @@ manifest verify "$HERE" "${VERIFY_OPTS[@]}" || die "this bundle does not match i
 VERSION=$(manifest version "$HERE") || die "no readable version in $HERE/manifest.json"
 # A release name is one plain path component: it becomes PREFIX/releases/VERSION.
 [[ "$VERSION" =~ ^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$ ]] || die "manifest.json: version '$VERSION' is not a plain release name"
+REL="$PREFIX/releases/$VERSION"
+# The same version with other files: the installed copy would be kept and the new unit would name files it lacks.
+if [ -f "$REL/manifest.json" ] && [ "$HERE" != "$(cd "$REL" && pwd -P)" ] && ! "$PYTHON" -c 'import json, sys
+sys.exit(json.load(open(sys.argv[1]))["files"] != json.load(open(sys.argv[2]))["files"])' "$HERE/manifest.json" "$REL/manifest.json"; then
+  die "release $VERSION is already installed in $REL with other files: a changed bundle needs a new version (fer-edge bundle --version)"
+fi
+# A downgrade: refused unless asked for, or run from an installed release (a rollback).
+CURRENT=$(readlink "$PREFIX/current" 2>/dev/null || true); CURRENT=${CURRENT#releases/}
+if [ "$SWITCH" = 1 ] && [ "$ALLOW_DOWNGRADE" = 0 ] && [ -n "$CURRENT" ] && [ "$CURRENT" != "$VERSION" ] \
+   && [ "$HERE" != "$(cd "$REL" 2>/dev/null && pwd -P)" ] \
+   && manifest older "$VERSION" "$CURRENT"; then
+  die "release $VERSION is older than the current release $CURRENT: refused as a downgrade (--allow-downgrade installs it anyway)"
+fi
 [ "$VERIFY_ONLY" = 1 ] && exit 0
 
 WANT_PY=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("python") or "")' "$HERE/manifest.json")
@@ -117,7 +138,6 @@ if command -v rpicam-hello >/dev/null 2>&1 || command -v libcamera-hello >/dev/n
 fi
 
 # 2. The release folder: a verified copy of this bundle.
-REL="$PREFIX/releases/$VERSION"
 if [ "$HERE" = "$(cd "$REL" 2>/dev/null && pwd -P)" ]; then
   say "release $VERSION: running from it"
 elif [ -d "$REL" ]; then

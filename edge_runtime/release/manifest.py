@@ -33,6 +33,9 @@ VENV_TARGET = re.compile(r"^\.\./\.\./venvs/[0-9a-f]{16}$")
 MAX_MEMBER = 256 << 20
 MAX_TOTAL = 1 << 30
 MAX_PADDING = 1 << 20  # tar pads its end to a record (10 KiB by default); a little more is tolerated
+# A manifest lists a few dozen files (~10 KB with every wheel); its signature is under 1 KB. Far more is refused
+# before it is read, let alone parsed: a 255 MB manifest took 1.6 GB and 42 s to parse.
+MAX_SPECIAL = {MANIFEST: 1 << 20, SIGNATURE: 64 << 10}
 
 
 class ManifestError(ValueError):
@@ -83,12 +86,37 @@ def write_manifest(root: Path, fields: dict) -> dict:
     return manifest
 
 
+def _too_big(name: str, size: int, where: str) -> None:
+    limit = MAX_SPECIAL.get(name, MAX_SPECIAL[MANIFEST])
+    if size > limit:
+        raise ManifestError(f"{where}: {name} is {size} bytes or more, more than it may have ({limit >> 10} KiB): "
+                            "refused")
+
+
+def read_special(path: Path) -> bytes:
+    """manifest.json (or another name given for it) or its signature, refused unread past its size limit."""
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_SPECIAL.get(path.name, MAX_SPECIAL[MANIFEST]) + 1)
+    _too_big(path.name, len(data), str(path.parent))
+    return data
+
+
 def check_version(version: object, where: str) -> str:
     """A release name is one plain path component: it names folders on the device and in rm -rf."""
     if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
         raise ManifestError(f"{where}: version {version!r} is not a plain release name (1-100 letters, digits "
                             "and . _ + -, starting with a letter or digit)")
     return version
+
+
+def version_key(version: str) -> tuple:
+    """Orders release names as semantic versions do: numbers as numbers, `1.0.0-rc1` before `1.0.0`, the default
+    `0.1.0-YYYYmmddTHHMMSSZ` by its time, a `+build` suffix ignored; numbers rank below letters, as in semver."""
+    def parts(text: str) -> tuple:
+        return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"[0-9]+|[A-Za-z]+", text))
+
+    release, pre = version.split("+", 1)[0].partition("-")[::2]
+    return parts(release), not pre, parts(pre)
 
 
 def load_manifest(text: bytes | str, where: str) -> dict:
@@ -164,12 +192,15 @@ def verify_dir(root: str | os.PathLike, allowed_signers: str | os.PathLike | Non
     path = root / MANIFEST
     if path.is_symlink() or not path.is_file():
         raise ManifestError(f"{MANIFEST}: missing in {root} (or not a regular file)")
-    text = path.read_bytes()
-    manifest = load_manifest(text, str(path))
-    if allowed_signers:
+    text = read_special(path)
+    signed_by = None
+    if allowed_signers:  # before the manifest is parsed: only a signed one is worth reading
         sig = root / SIGNATURE
-        signature = sig.read_bytes() if sig.is_file() and not sig.is_symlink() else None
-        manifest["signed_by"] = check_signature(text, signature, allowed_signers, str(root))
+        signature = read_special(sig) if sig.is_file() and not sig.is_symlink() else None
+        signed_by = check_signature(text, signature, allowed_signers, str(root))
+    manifest = load_manifest(text, str(path))
+    if signed_by:
+        manifest["signed_by"] = signed_by
     compare(manifest["files"], tree_files(root), lambda rel: file_entry(root / rel))
     return manifest
 
@@ -230,6 +261,7 @@ def verify_tarball(bundle: str | os.PathLike, allowed_signers: str | os.PathLike
                         raise ManifestError(f"{rel}: in the archive twice (tar would keep the second): refused")
                     data = tar.extractfile(member)
                     if rel in (MANIFEST, SIGNATURE):
+                        _too_big(rel, member.size, str(bundle))
                         special[rel] = data.read()
                     else:
                         entries[rel] = {"sha256": sha256_of(data), "size": member.size}
@@ -241,10 +273,12 @@ def verify_tarball(bundle: str | os.PathLike, allowed_signers: str | os.PathLike
         raise ManifestError(f"{bundle}: not a readable .tar.gz bundle: {exc}") from exc
     if MANIFEST not in special:
         raise ManifestError(f"{MANIFEST}: missing in {bundle}")
+    signed_by = None
+    if allowed_signers:  # before the manifest is parsed: only a signed one is worth reading
+        signed_by = check_signature(special[MANIFEST], special.get(SIGNATURE), allowed_signers, str(bundle))
     manifest = load_manifest(special[MANIFEST], f"{bundle}:{MANIFEST}")
-    if allowed_signers:
-        manifest["signed_by"] = check_signature(special[MANIFEST], special.get(SIGNATURE), allowed_signers,
-                                                str(bundle))
+    if signed_by:
+        manifest["signed_by"] = signed_by
     if top != f"fer-edge-{manifest['version']}":
         raise ManifestError(f"{bundle}: top folder {top!r} is not fer-edge-{manifest['version']}")
     compare(manifest["files"], entries, entries.__getitem__)
@@ -275,7 +309,7 @@ def find_manifest(model_path: str | os.PathLike) -> Path | None:
     Another project's manifest.json on the way (a web app's) is not ours and is passed by."""
     for folder in Path(os.path.abspath(model_path)).parents:
         try:
-            manifest = load_manifest((folder / MANIFEST).read_bytes(), str(folder / MANIFEST))
+            manifest = load_manifest(read_special(folder / MANIFEST), str(folder / MANIFEST))
         except (OSError, ManifestError):
             continue
         if manifest.get("name") == "fer-edge":
@@ -301,7 +335,7 @@ def check_model(model_path: str | os.PathLike, manifest_path: str | os.PathLike 
 
 
 def _check_listed(model: Path, manifest_path: Path) -> None:
-    manifest = load_manifest(manifest_path.read_bytes(), str(manifest_path))
+    manifest = load_manifest(read_special(Path(manifest_path)), str(manifest_path))
     roots = (Path(os.path.abspath(manifest_path)).parent, Path(os.path.realpath(manifest_path)).parent)
     root = next((r for r in roots if model.is_relative_to(r)), roots[0])
     for path in (model, model.with_suffix(".json")):
@@ -341,10 +375,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allowed-signers", metavar="FILE", help="require a good signature of manifest.json by a key "
                    "in this ssh allowed-signers file")
     sub.add_parser("version", help="print the version a bundle folder's manifest gives").add_argument("bundle")
+    p = sub.add_parser("older", help="exit 0 when release name A is older than B, else 1")
+    p.add_argument("a")
+    p.add_argument("b")
     args = parser.parse_args(argv)
+    if args.command == "older":
+        return 0 if version_key(args.a) < version_key(args.b) else 1
     try:
         if args.command == "version":
-            print(load_manifest(Path(args.bundle, MANIFEST).read_bytes(), args.bundle)["version"])
+            print(load_manifest(read_special(Path(args.bundle, MANIFEST)), args.bundle)["version"])
             return 0
         manifest = verify(args.bundle, args.allowed_signers)
     except (ManifestError, OSError) as exc:

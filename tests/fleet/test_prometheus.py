@@ -47,7 +47,8 @@ def test_written_config_and_rules_pass_promtool(tools, written, token_file):
     promtool = tools.need("promtool")
     config = yaml.safe_load((written / "prometheus.yml").read_text())
     (job,) = config["scrape_configs"]
-    assert job["authorization"] == {"type": "Bearer", "credentials_file": str(token_file)}
+    # Relative to the written config, as Prometheus resolves it (and the README says).
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "../fleet.token"}
     assert job["file_sd_configs"][0]["files"] == ["fer-edge-targets.json"]
     targets = json.loads((written / "fer-edge-targets.json").read_text())
     assert [(t["targets"], t["labels"]["device"]) for t in targets] == [

@@ -55,7 +55,9 @@ def test_canary_first_rollout_with_rollback_and_status(tools, devices, make_bund
     inv = tools.write_inventory(tmp_path / "cameras.ini", devs, devices.key, token_file)
     good, newer = make_bundle("1.0.0"), make_bundle("1.1.0")
     broken = tmp_path / "broken.yaml"
-    broken.write_text("detection:\n  threads: 2\n  frames_per_minute: 3\n")  # a key the daemon refuses
+    # `fer-edge bundle` refuses what the daemon's config model refuses anywhere; what only the device can tell
+    # remains for its gate: a file source the device lacks.
+    broken.write_text("camera:\n  source: /nonexistent/porch.mp4\n")
     bad = make_bundle("1.2.0-bad", config=broken)
 
     first = fleet("deploy", str(good), "-i", str(inv))
@@ -79,7 +81,7 @@ def test_canary_first_rollout_with_rollback_and_status(tools, devices, make_bund
     assert refused.returncode == 1
     rows = table(refused.stdout)
     assert rows["dev1"][:2] == ["rolled back", "1.0.0 -> 1.2.0-bad"]
-    assert "frames_per_minute: unknown key" in rows["dev1"][3]
+    assert "camera.source: no such file or folder" in rows["dev1"][3]
     assert rows["dev2"][0] == rows["dev3"][0] == "not reached"
     assert refused.stderr.strip() == "fer-edge fleet: rollout of 1.2.0-bad stopped at dev1 (rolled back)"
     for d in devs:

@@ -32,10 +32,12 @@ def test_deploy_goes_live_rolls_back_and_prunes(make_bundle, sshd, device_python
     assert not (prefix / "incoming" / "0.1.0-good").exists()
 
     broken = tmp_path / "broken.yaml"
-    broken.write_text("detection:\n  threads: 2\n  frames_per_minute: 3\n")  # a key the daemon refuses
-    bad = deploy(make_bundle("bad.tar.gz", version="0.1.0-bad", config=broken))
+    # `fer-edge bundle` refuses what the daemon's config model refuses anywhere; what only the device can tell
+    # remains for its gate: a file source the device lacks.
+    broken.write_text("camera:\n  source: /nonexistent/porch.mp4\n")
+    bad = deploy(make_bundle("bad.tar.gz", version="0.1.1-bad", config=broken))
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert "frames_per_minute: unknown key" in bad.stdout
+    assert "camera.source: no such file or folder" in bad.stdout
     assert "[6/7] rollback: back to 0.1.0-good" in bad.stdout
     assert "rolled back: 0.1.0-good is current again" in bad.stderr
     assert os.readlink(prefix / "current") == "releases/0.1.0-good"

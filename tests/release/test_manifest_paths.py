@@ -355,10 +355,11 @@ def test_the_verify_command_describes_itself(capsys):
         main(["--help"])
     assert info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert text.startswith("usage: python3 -m edge_runtime.release.manifest [-h] {verify,version}")
+    assert text.startswith("usage: python3 -m edge_runtime.release.manifest [-h] {verify,version,older}")
     assert "Check a fer-edge bundle (.tar.gz or folder) against its manifest." in text
     assert "verify exit 0 when every file matches manifest.json, 1 naming the first that does not" in text
     assert "version print the version a bundle folder's manifest gives" in text
+    assert "older exit 0 when release name A is older than B, else 1" in text
     with pytest.raises(SystemExit):
         main(["verify", "--help"])
     text = " ".join(capsys.readouterr().out.split())
@@ -427,3 +428,31 @@ def test_signature_checks_need_ssh_keygen_and_leave_nothing_behind(tmp_path, mon
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ManifestError, match=r"^ssh-keygen not found: install openssh-client to check signed bundles$"):
         verify_dir(root, allowed)
+
+
+# Issue 24: release names order as versions (install.sh's downgrade check), and the manifest's size cap.
+
+def test_release_names_order_as_semantic_versions():
+    from edge_runtime.release.manifest import version_key
+
+    ordered = ["0.1.0-20261206T014700Z", "0.1.0-20261207T000000Z", "0.1.0-bad", "0.9", "1.0.0-rc.2", "1.0.0-rc.10",
+               "1.0.0", "1.0.0.1", "1.2.0-bad", "1.9.9", "1.10.0", "2.0.0"]
+    assert sorted(reversed(ordered), key=version_key) == ordered
+    assert version_key("1.0.0+build.7") == version_key("1.0.0")
+    assert version_key("1.0.0-rc1+b") < version_key("1.0.0")
+    assert manifest_module.main(["older", "1.0.0", "1.10.0"]) == 0
+    assert manifest_module.main(["older", "1.10.0", "1.0.0"]) == 1
+    assert manifest_module.main(["older", "1.0.0", "1.0.0"]) == 1
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "manifest.json.sig", "other.json"])
+def test_the_manifest_and_its_signature_are_read_up_to_their_cap_and_not_past_it(tmp_path, name):
+    limit = manifest_module.MAX_SPECIAL.get(name, manifest_module.MAX_SPECIAL["manifest.json"])
+    path = tmp_path / name
+    path.write_bytes(b" " * limit)
+    assert manifest_module.read_special(path) == b" " * limit
+    path.write_bytes(b" " * (limit + 5))
+    with pytest.raises(manifest_module.ManifestError) as info:
+        manifest_module.read_special(path)
+    assert str(info.value) == (f"{tmp_path}: {name} is {limit + 1} bytes or more, more than it may have "
+                               f"({limit >> 10} KiB): refused")
