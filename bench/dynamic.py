@@ -159,6 +159,15 @@ def write_section(section: str, results_md: Path, begin: str = BEGIN, end: str =
     results_md.write_text(text)
 
 
+def publish(results: dict, out: Path, json_name: str, section: str, begin: str, end: str) -> int:
+    """A benchmark's results to OUT/json_name and its section of OUT/RESULTS.md, the section printed; status 0."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / json_name).write_text(json.dumps(results, indent=2) + "\n")
+    write_section(section, out / "RESULTS.md", begin, end)
+    print(section)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench.accuracy import load_split
     from bench.cli import _scene_faces

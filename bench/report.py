@@ -222,12 +222,14 @@ def markdown(results: dict) -> str:
 
 
 def write(results: dict, out: Path) -> None:
-    from bench import dynamic, robustness
+    from bench import dynamic, robustness, wild
 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    # `python -m bench.dynamic` and `python -m bench.robustness` own their sections: a full run keeps them.
+    # `python -m bench.dynamic`, `python -m bench.robustness` and `python -m bench.wild` own their sections: a full
+    # run keeps them.
     old = (out / "RESULTS.md").read_text() if (out / "RESULTS.md").exists() else ""
     kept = "\n".join(old[old.index(begin) : old.index(end) + len(end)] + "\n"
-                   for begin, end in ((dynamic.BEGIN, dynamic.END), (robustness.BEGIN, robustness.END))
+                   for begin, end in ((dynamic.BEGIN, dynamic.END), (robustness.BEGIN, robustness.END),
+                                      (wild.BEGIN, wild.END))
                    if begin in old and end in old)
     (out / "RESULTS.md").write_text(markdown(results) + ("\n" + kept if kept else ""))
