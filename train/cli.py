@@ -125,7 +125,7 @@ def cmd_verifier_train(args) -> int:
         raise CommandError(str(exc)) from exc
     if args.faces:
         faces = faces[np.random.default_rng(args.seed).permutation(len(faces))[: args.faces]]
-    cfg = VerifierConfig(epochs=args.epochs, seed=args.seed, threshold=args.threshold)
+    cfg = VerifierConfig(epochs=args.epochs, seed=args.seed, threshold=args.threshold, wild=args.wild or "")
     try:
         figures = train_verifier(faces, val, Path(args.out), cfg, command=_command_line(), data_path=args.data,
                                  verbose=1 if sys.stderr.isatty() else 2)
@@ -250,4 +250,6 @@ def register(sub) -> None:
                     help=f"P(face) a detection needs, recorded in the metadata and measured (default {v.threshold})")
     vt.add_argument("--val-split", default="val", help="faces of unseen people to measure on (default val)")
     vt.add_argument("--seed", type=int, default=v.seed)
+    vt.add_argument("--wild", metavar="FOLDER", help="real photographs in one folder per class (../shared/wild_dev): "
+                    "the faces and non-faces of one half of its people are trained on, the other half measured")
     vt.set_defaults(func=cmd_verifier_train)
