@@ -90,3 +90,27 @@ def test_padded_boxes_lie_inside_the_frame(close_up, width, height, x, y, zoom, 
     for region in (Box(0, 0, width, height), Box(-10, height // 3, width // 2, height)):
         for box in detector.detect_in(frame, region):
             assert inside(box, frame.shape), box
+
+
+def test_a_face_low_in_a_tall_frame_keeps_its_box():
+    # Clipping to the frame is by its height and width each: a face below the frame's width stays whole.
+    photo = cv2.cvtColor(cv2.imread(str(WILD / "Billy_Crystal_0004.jpg")), cv2.COLOR_BGR2GRAY)
+    frame = np.full((800, 360), 128, np.uint8)
+    frame[430:780, 5:355] = photo
+    boxes = PADDED.detect(frame)
+    assert boxes and all(inside(b, frame.shape) for b in boxes)
+    low = max(boxes, key=lambda b: b.area)
+    assert low.y + low.h > 600 and low.y >= 400
+
+
+def test_region_looks_keep_to_the_sizes_asked_for_with_and_without_the_padded_pass():
+    photo = cv2.cvtColor(cv2.imread(str(WILD / "Billy_Crystal_0004.jpg")), cv2.COLOR_BGR2GRAY)
+    whole = Box(0, 0, photo.shape[1], photo.shape[0])
+    for detector in (PLAIN, PADDED):
+        face = max(detector.detect_in(photo, whole), key=lambda b: b.area)
+        assert face.w > 150
+        assert detector.detect_in(photo, whole, (24, 100)) == []
+        assert detector.detect_in(photo, whole, (face.w - 40, face.w + 40))
+    # The same inside a larger frame, where the region meets no edge of it: the plain pass alone, sizes kept.
+    framed = cv2.copyMakeBorder(photo, 50, 50, 50, 50, cv2.BORDER_REPLICATE)
+    assert PADDED.detect_in(framed, Box(20, 20, 410, 410), (24, 100)) == []
