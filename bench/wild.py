@@ -202,8 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         "data": str(args.data), "model": str(args.model), "person_split": args.person_split,
         "photos": len(photos), "settings": runs, "systems": systems, "verifier": verifier,
         "peer_missing": peer_missing,
-        "answers": {name: [None if a is None else {**a, "photo": str(ph.path)} for a, ph in zip(ans, photos)]
-                    for name, ans in answers.items()},
     }
     return publish(results, args.out, "wild_results.json", markdown(results), BEGIN, END)
 
