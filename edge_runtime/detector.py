@@ -77,8 +77,10 @@ class HaarOptions:
     # A face that fills the picture: the cascade's window needs background around a face, so a face whose box
     # reaches the frame's edges is missed. A second pass looks at the frame with a replicated border of `pad`
     # of its width (left, right) and height (top, bottom), for faces of at least `pad_from` of the frame's
-    # shorter side only (cheap: few windows are that large); its boxes are clipped to the frame. 0 = no second
-    # pass; pad_from 0 = one padded pass for every face size instead of the plain one (2.25x the cost at 0.25).
+    # shorter side only; its boxes are clipped to the frame. 0 = no second pass; pad_from 0 = one padded pass for
+    # every face size instead of the plain one. On wild_dev's photos it takes faces found from 75.5 % to 90.1 %
+    # (bench.wild); a full detection of a 640x480 frame on one core costs 33 -> 46 ms CPU (pad_from 0.5: 38 ms;
+    # padding always: 74 ms), the four interleaved on a loaded 2-core machine.
     pad: float = 0.25
     pad_from: float = 0.3
 
