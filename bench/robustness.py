@@ -13,11 +13,10 @@ accuracy on the same faces in FER2013's own crop.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from bench.sections import SECTIONS, write_section
+from bench.sections import SECTIONS, publish
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = SECTIONS["robustness"]
@@ -98,12 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"python -m bench.robustness: {exc}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "robustness_results.json").write_text(json.dumps(results, indent=2) + "\n")
-    section = markdown(results)
-    write_section(section, args.out / "RESULTS.md", BEGIN, END)
-    print(section)
-    return 0
+    return publish(results, args.out, "robustness_results.json", markdown(results), BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ rewrites the report and keeps every owned section as it was."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 
@@ -33,3 +34,12 @@ def kept_sections(old: str) -> str:
     """The owned sections found in an old RESULTS.md, in SECTIONS order."""
     return "\n".join(old[old.index(begin) : old.index(end) + len(end)] + "\n"
                      for begin, end in SECTIONS.values() if begin in old and end in old)
+
+
+def publish(results: dict, out: Path, json_name: str, section: str, begin: str, end: str) -> int:
+    """A benchmark's results to OUT/json_name and its section of OUT/RESULTS.md, the section printed; status 0."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / json_name).write_text(json.dumps(results, indent=2) + "\n")
+    write_section(section, out / "RESULTS.md", begin, end)
+    print(section)
+    return 0

@@ -74,6 +74,15 @@ class HaarOptions:
     # "" = none (every detection may start a track).
     verify_model: str | None = None
     verify_threshold: float = DEFAULT_THRESHOLD
+    # A face that fills the picture: the cascade's window needs background around a face, so a face whose box
+    # reaches the frame's edges is missed. A second pass looks at the frame with a replicated border of `pad`
+    # of its width (left, right) and height (top, bottom), for faces of at least `pad_from` of the frame's
+    # shorter side only; its boxes are clipped to the frame. 0 = no second pass; pad_from 0 = one padded pass for
+    # every face size instead of the plain one. On wild_dev's photos it takes faces found from 75.5 % to 90.1 %
+    # (bench.wild); a full detection of a 640x480 frame on one core costs 33 -> 46 ms CPU (pad_from 0.5: 38 ms;
+    # padding always: 74 ms), the four interleaved on a loaded 2-core machine.
+    pad: float = 0.25
+    pad_from: float = 0.3
 
     def check(self) -> None:
         problems = []
@@ -87,6 +96,10 @@ class HaarOptions:
             problems.append(f"verify_neighbors must be >= 0 (got {self.verify_neighbors})")
         if not 0.0 <= self.verify_threshold <= 1.0:
             problems.append(f"verify_threshold must be between 0 and 1 (got {self.verify_threshold})")
+        if not 0.0 <= self.pad <= 1.0:
+            problems.append(f"pad must be between 0 and 1 (got {self.pad})")
+        if not 0.0 <= self.pad_from <= 1.0:
+            problems.append(f"pad_from must be between 0 and 1 (got {self.pad_from})")
         if self.detect_width < 0:
             problems.append(f"detect_width must be >= 0 (got {self.detect_width})")
         if problems:
@@ -137,7 +150,8 @@ class HaarDetector(FaceDetector):
         scale = min(1.0, o.detect_width / width) if o.detect_width else 1.0
         small = _resize(gray, scale)
         min_side = max(self.window, round(o.min_size * scale))
-        return [b.scaled(1.0 / scale) for b in self._run(small, min_side)]
+        boxes = self._find(small, min_side, 0, (True, True, True, True), min(small.shape))
+        return [_clip(b.scaled(1.0 / scale), gray.shape) for b in boxes]
 
     def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None,
                   fine: bool = False) -> list[Box]:
@@ -152,8 +166,12 @@ class HaarDetector(FaceDetector):
         scale = min(1.0, o.detect_width / gray.shape[1]) if o.detect_width and not fine else 1.0
         small = _resize(gray[window.y : window.y + window.h, window.x : window.x + window.w], scale)
         lo, hi = (o.min_size, 0) if sizes is None else (max(o.min_size, sizes[0]), sizes[1])
-        boxes = self._run(small, max(self.window, round(lo * scale)), round(hi * scale))
-        return [b.scaled(1.0 / scale).shifted(window.x, window.y) for b in boxes]
+        # The padded pass only where the window meets the frame's edge: elsewhere the frame holds the context.
+        edges = (window.x == 0, window.y == 0, window.x + window.w == gray.shape[1],
+                 window.y + window.h == gray.shape[0])
+        boxes = self._find(small, max(self.window, round(lo * scale)), round(hi * scale), edges,
+                           min(gray.shape) * scale)
+        return [_clip(b.scaled(1.0 / scale).shifted(window.x, window.y), gray.shape) for b in boxes]
 
     def verify(self, gray: np.ndarray, box: Box) -> bool:
         """Whether the face verifier takes the crop at `box` for a face and the second cascade (verify_cascade),
@@ -165,6 +183,31 @@ class HaarDetector(FaceDetector):
         side = max(box.w, box.h)
         found = self.second.detect_in(gray, box.grown(0.25), (round(side * 0.7), round(side * 1.4)))
         return any(box.iou(b) >= 0.4 for b in found)
+
+    def _find(self, gray: np.ndarray, min_side: int, max_side: int, edges: tuple[bool, bool, bool, bool],
+              frame_side: float) -> list[Box]:
+        """The plain pass over `gray` and the padded pass (HaarOptions.pad) for faces of at least pad_from of
+        `frame_side` (the frame's shorter side at this scale), over the sides in `edges` (left, top, right,
+        bottom) that are the frame's; a padded find on a face the plain pass found is left out."""
+        o = self.options
+        if not o.pad or not any(edges):
+            return self._run(gray, min_side, max_side)
+        large = max(min_side, round(o.pad_from * frame_side))
+        plain = self._run(gray, min_side, max_side) if large > min_side else []
+        if max_side and max_side < large:
+            return plain
+        h, w = gray.shape
+        left, top, right, bottom = (round(o.pad * side) * on for side, on in zip((w, h, w, h), edges))
+        padded = cv2.copyMakeBorder(gray, top, bottom, left, right, cv2.BORDER_REPLICATE)
+        found = []
+        for b in self._run(padded, large, max_side):
+            b = b.shifted(-left, -top)
+            inside = b.clipped(w, h)
+            # At least half inside the frame (as the pipeline keeps a face), and not a face the plain pass found.
+            if inside is not None and 2 * inside.area >= b.area and not any(
+                    inside.iou(p) >= 0.3 or inside.overlap(p) >= 0.7 for p in plain):
+                found.append(Box(inside.x, inside.y, inside.w, inside.h, b.score))
+        return plain + found
 
     def _run(self, gray: np.ndarray, min_side: int, max_side: int = 0) -> list[Box]:
         if min(gray.shape) < min_side or (max_side and max_side < min_side):
@@ -184,6 +227,12 @@ class HaarDetector(FaceDetector):
 def _check_gray(gray: np.ndarray) -> None:
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError(f"detector needs a 2-D uint8 grayscale image, got {gray.dtype} of shape {gray.shape}")
+
+
+def _clip(box: Box, shape: tuple[int, ...]) -> Box:
+    """`box` cut to the image of `shape` (its score kept); a box of a padded pass always overlaps the image."""
+    inside = box.clipped(shape[1], shape[0])
+    return Box(inside.x, inside.y, inside.w, inside.h, box.score)
 
 
 def _resize(gray: np.ndarray, scale: float) -> np.ndarray:

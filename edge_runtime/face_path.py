@@ -56,6 +56,10 @@ class DetectionSettings(BaseModel):
                                   ge=0, le=100)
     scale_factor: float = _setting(_HAAR.scale_factor, "Haar scaleFactor between searched face sizes", "F",
                                    gt=1.0, le=2.0)
+    pad: float = _setting(_HAAR.pad, "haar: a replicated border of this fraction of the frame on each side, for a "
+                          "second pass that finds a face filling the picture; 0 = off", "F", ge=0, le=1)
+    pad_from: float = _setting(_HAAR.pad_from, "haar: the least face side, as a share of the frame's shorter side, "
+                               "that the padded pass looks for; 0 = pad the only pass", "F", ge=0, le=1)
     cascade: str | None = _setting(_HAAR.cascade, "another Haar cascade XML (a bundled name or a path; default: "
                                    "OpenCV's frontal-face cascade)", "XML", min_length=1, max_length=4096)
     verify_cascade: str = _setting(_HAAR.verify_cascade, "a second Haar cascade (bundled name or path) that must "
@@ -101,8 +105,8 @@ class DetectionSettings(BaseModel):
 
     def haar_options(self) -> HaarOptions:
         return HaarOptions(cascade=self.cascade, scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
-                           min_size=self.min_size, detect_width=self.detect_width,
-                           verify_cascade=self.verify_cascade, verify_model=self.verify_model,
+                           min_size=self.min_size, detect_width=self.detect_width, pad=self.pad,
+                           pad_from=self.pad_from, verify_cascade=self.verify_cascade, verify_model=self.verify_model,
                            verify_threshold=self.verify_threshold)
 
     def blazeface_options(self):

@@ -137,7 +137,7 @@ def cmd_verifier_train(args) -> int:
         raise CommandError(str(exc)) from exc
     if args.faces:
         faces = faces[np.random.default_rng(args.seed).permutation(len(faces))[: args.faces]]
-    cfg = VerifierConfig(epochs=args.epochs, seed=args.seed, threshold=args.threshold)
+    cfg = VerifierConfig(epochs=args.epochs, seed=args.seed, threshold=args.threshold, wild=args.wild or "")
     try:
         figures = train_verifier(faces, val, Path(args.out), cfg, command=_command_line(), data_path=args.data,
                                  verbose=1 if sys.stderr.isatty() else 2)
@@ -269,4 +269,6 @@ def register(sub) -> None:
     vt.add_argument("--val-split", default="val", help="faces of unseen people to measure on (default val)")
     vt.add_argument("--seed", action=Bounded, low=0, default=v.seed,
                     help="random seed for the backdrops, shuffling and initialisation (default %(default)s)")
+    vt.add_argument("--wild", metavar="FOLDER", help="real photographs in one folder per class (../shared/wild_dev): "
+                    "the faces and non-faces of one half of its people are trained on, the other half measured")
     vt.set_defaults(func=cmd_verifier_train)

@@ -32,6 +32,11 @@ class VerifierConfig:
     seed: int = 0
     # The runtime's default threshold on P(face), written to the metadata; measured below it.
     threshold: float = 0.2
+    # Real photographs (../shared/wild_dev, one folder per class): the training half of its people adds real
+    # faces and real non-faces (train/wild_data.py); "" = FER2013 and generated backdrops only.
+    wild: str = ""
+    wild_faces_per_photo: int = 12
+    wild_non_faces_per_photo: int = 16
 
 
 def build_model(size: int = 32):
@@ -81,7 +86,17 @@ def train_verifier(train_faces: np.ndarray, val_faces: np.ndarray | None, out: P
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
     keras.utils.set_random_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
-    data = make_verifier_data(train_faces, size=cfg.size, seed=cfg.seed)
+    wild = held_wild = None
+    if cfg.wild:
+        from train import wild_data
+
+        rng = np.random.default_rng(cfg.seed + 1)
+        wild = wild_data.verifier_crops(wild_data.photos(cfg.wild, wild_data.TRAIN_HALF), rng,
+                                        faces_per_photo=cfg.wild_faces_per_photo,
+                                        non_faces_per_photo=cfg.wild_non_faces_per_photo)
+        held_wild = wild_data.verifier_crops(wild_data.photos(cfg.wild, wild_data.HELD_OUT_HALF), rng,
+                                             non_faces_per_photo=cfg.wild_non_faces_per_photo, jitter=False)
+    data = make_verifier_data(train_faces, size=cfg.size, seed=cfg.seed, wild=wild)
     fit, held = _split(data, cfg.holdout)
     model = build_model(cfg.size)
     steps = cfg.epochs * -(-len(fit) // cfg.batch_size)
@@ -117,6 +132,11 @@ def train_verifier(train_faces: np.ndarray, val_faces: np.ndarray | None, out: P
         small = np.stack([preprocess_face(f, size=cfg.size) for f in val_faces])
         figures["fer_val_faces"] = rates(verifier.predict(small)[:, face], np.ones(len(small), np.uint8),
                                          cfg.threshold)
+    if held_wild is not None:
+        crops = np.concatenate(held_wild)
+        small = np.stack([preprocess_face(c, size=cfg.size) for c in crops])
+        labels = np.concatenate([np.ones(len(held_wild[0]), np.uint8), np.zeros(len(held_wild[1]), np.uint8)])
+        figures["wild_held_out_people"] = rates(verifier.predict(small)[:, face], labels, cfg.threshold)
     int8_meta.update(threshold=cfg.threshold, evaluation=figures, training=meta["training"])
     write_json_atomic(int8_path.with_suffix(".json"), int8_meta)
     return figures

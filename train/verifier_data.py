@@ -153,25 +153,96 @@ def _flat(count: int, rng: np.random.Generator, size: int) -> np.ndarray:
     return out
 
 
+def light(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness and contrast of real cameras: a gain of 0.4-1.8 about the crop's mean, an offset of +-70 grey
+    levels and a gamma of 0.5-2, clipped; a bright face on a light wall and a dim one in shade both look so."""
+    f = crops.astype(np.float32) / 255.0
+    n = len(crops)
+    f = f ** rng.uniform(0.5, 2.0, (n, 1, 1)).astype(np.float32)
+    mean = f.mean(axis=(1, 2), keepdims=True)
+    f = (f - mean) * rng.uniform(0.4, 1.8, (n, 1, 1)) + mean + rng.uniform(-70, 70, (n, 1, 1)) / 255.0
+    return np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
+
+
+def background(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The corners of each crop (outside an ellipse about the face) replaced by another background: a plain
+    wall of any brightness (often light), or a generated backdrop, with a soft edge."""
+    n, h, w = crops.shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = crops.copy()
+    for i in range(n):
+        ax, ay = rng.uniform(0.36, 0.5) * w, rng.uniform(0.45, 0.6) * h
+        cx, cy = w / 2 + rng.uniform(-0.05, 0.05) * w, h / 2 + rng.uniform(-0.02, 0.08) * h
+        inside = np.clip((1.0 - ((x - cx) / ax) ** 2 - ((y - cy) / ay) ** 2) * 4.0, 0.0, 1.0)
+        if rng.random() < 0.6:
+            level = rng.uniform(150, 255) if rng.random() < 0.6 else rng.uniform(0, 255)
+            wall = np.full((h, w), level, np.float32) + rng.normal(0, rng.uniform(0, 6), (h, w)).astype(np.float32)
+        else:
+            wall = cv2.resize(backdrop(rng, (96, 96)), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        out[i] = np.clip(crops[i] * inside + wall * (1.0 - inside), 0, 255).astype(np.uint8)
+    return out
+
+
+def glasses(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dark bands where the eyes are: a dark bar across both eyes, or two dark lenses joined by a bridge."""
+    n, h, w = crops.shape
+    out = crops.astype(np.float32)
+    for i in range(n):
+        mask = np.zeros((h, w), np.float32)
+        ey = int(rng.uniform(0.3, 0.45) * h)
+        half = max(1, int(rng.uniform(0.05, 0.1) * h))
+        if rng.random() < 0.4:
+            cv2.rectangle(mask, (int(0.12 * w), ey - half), (int(0.88 * w), ey + half), 1.0, -1)
+        else:
+            r = (max(2, int(rng.uniform(0.12, 0.18) * w)), max(2, int(half * 1.4)))
+            for cx in (0.32, 0.68):
+                cv2.ellipse(mask, (int(cx * w), ey), r, 0, 0, 360, 1.0, -1 if rng.random() < 0.7 else 2)
+            cv2.line(mask, (int(0.45 * w), ey), (int(0.55 * w), ey), 1.0, 1)
+        mask = cv2.GaussianBlur(mask, (0, 0), 0.8)
+        out[i] = out[i] * (1.0 - mask * rng.uniform(0.4, 0.9)) + mask * rng.uniform(0, 30)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def real_variety(crops: np.ndarray, rng: np.random.Generator, prob: float = 0.5) -> np.ndarray:
+    """Each crop, with probability `prob`, gets one or two of light, background and glasses."""
+    out = crops.copy()
+    for change in (light, background, glasses):
+        hit = np.flatnonzero(rng.random(len(out)) < prob / 2)
+        if len(hit):
+            out[hit] = change(out[hit], rng)
+    return out
+
+
 def make_verifier_data(faces: np.ndarray, *, negatives_per_backdrop: int = 24, backdrops: int | None = None,
-                       size: int = 32, seed: int = 0) -> VerifierData:
-    """Face crops from `faces` (FER 48x48 uint8) and about as many non-face crops, shuffled."""
+                       size: int = 32, seed: int = 0,
+                       wild: tuple[np.ndarray, np.ndarray] | None = None) -> VerifierData:
+    """Face crops from `faces` (FER 48x48 uint8) and about as many non-face crops, shuffled. `wild`: real
+    (faces, non-faces) 48x48 crops of photographs (train.wild_data.verifier_crops), added to both sides."""
     rng = np.random.default_rng(seed)
     n = len(faces)
-    detector = HaarDetector(HaarOptions(min_neighbors=0, detect_width=0, min_size=24, verify_model=""))
+    detector = HaarDetector(HaarOptions(min_neighbors=0, detect_width=0, min_size=24, verify_model="", pad=0))
     positives = corruptions.haar_crop(faces, rng)
+    if wild is not None:
+        positives = np.concatenate([positives, wild[0]])
     positives = corruptions.corrupt_some(positives, rng, 0.5)
+    positives = real_variety(positives, rng)
+    n = len(positives)
     flip = rng.random(n) < 0.5
     positives[flip] = positives[flip, :, ::-1]
     pos = np.stack([preprocess_face(p, size=size) for p in positives])
-    parts = _face_parts(faces[rng.choice(n, n // 5, replace=False)], rng, size)
-    backdrops = backdrops or max(1, (n - len(parts) - n // 25) // negatives_per_backdrop)
+    parts = _face_parts(faces[rng.choice(len(faces), min(len(faces), n // 5), replace=False)], rng, size)
+    real_negatives = 0 if wild is None else int(len(wild[1]) * 1.3)
+    backdrops = backdrops or max(1, (n - len(parts) - n // 25 - real_negatives) // negatives_per_backdrop)
     negs = [parts, _flat(n // 25, rng, size)]
     for _ in range(backdrops):
         gray = backdrop(rng)
         boxes = [b.as_list() for b in cascade_windows(gray, detector, negatives_per_backdrop // 2, rng)]
         boxes += random_windows(gray.shape, negatives_per_backdrop - len(boxes), rng)
         negs.append(preprocess_faces(gray, boxes, size=size))
+    if wild is not None and len(wild[1]):
+        real = corruptions.corrupt_some(wild[1], rng, 0.3)
+        real = np.concatenate([real, light(real[rng.random(len(real)) < 0.3], rng)])
+        negs.append(np.stack([preprocess_face(c, size=size) for c in real]))
     neg = np.concatenate(negs)
     crops = np.concatenate([pos, neg])
     labels = np.concatenate([np.ones(len(pos), np.uint8), np.zeros(len(neg), np.uint8)])

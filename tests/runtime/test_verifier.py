@@ -4,6 +4,7 @@ and the pipeline invents no face on a backdrop the cascade alone takes for one."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -124,3 +125,16 @@ def test_detect_on_a_photo_of_a_backdrop_reports_no_face_unless_the_verifier_is_
     assert capsys.readouterr().out.strip() == ""
     main([*args, "--verify-model", ""])
     assert json.loads(capsys.readouterr().out.splitlines()[0])["source"] == str(photo)
+
+
+def test_a_bright_frontal_face_on_a_light_wall_is_kept(verifier, model):
+    # A real photo (tests/data/wild/README.md) of a person the verifier never trained on: a clear, frontal,
+    # well-lit face on a light wall, which the verifier trained on FER2013 crops alone gave P(face) 0.02.
+    bgr = cv2.imread(str(Path(__file__).resolve().parents[1] / "data" / "wild" / "Billy_Crystal_0004.jpg"))
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    boxes = HaarDetector(UNVERIFIED).detect(gray)
+    face = max(boxes, key=lambda b: b.area)
+    assert verifier.scores(gray, [face.as_list()])[0] >= 0.5
+    assert HaarDetector().verify(gray, face)
+    faces = Pipeline(HaarDetector(), Classifier(model)).process(Frame(0, 0.0, bgr, gray), still=True).faces
+    assert len(faces) == 1 and faces[0].box.iou(face) > 0.8

@@ -1,0 +1,21 @@
+"""bench.wild's scoring: a photo's answer is its largest face, no face is a miss, recall per class counts misses."""
+
+import pytest
+
+from bench.wild import score, settings
+
+
+def test_misses_count_against_recall_and_right_label_but_not_right_where_found():
+    labels = [3, 3, 6, 6]  # happy, happy, neutral, neutral
+    answers = [{"label": 3}, None, {"label": 3}, {"label": 6}]
+    s = score(labels, answers)
+    assert s["found"] == 0.75 and s["right"] == 0.5 and s["right_where_found"] == pytest.approx(2 / 3)
+    assert s["recall"]["happy"] == 0.5 and s["recall"]["neutral"] == 0.5 and s["recall"]["angry"] is None
+    assert s["macro_recall"] == 0.5  # over the classes present
+    assert score([0], [None])["right_where_found"] is None
+
+
+def test_settings_parse_numbers_and_empty_strings():
+    assert settings("pad=0.25,pad_from=0") == {"pad": 0.25, "pad_from": 0}
+    assert settings("verify_model=''") == {"verify_model": ""}
+    assert settings("verify_model=runs/v/f.tflite") == {"verify_model": "runs/v/f.tflite"}
