@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edge_runtime.boxes import Box
-from edge_runtime.detector import DetectorError, FaceDetector
+from edge_runtime.detector import DetectorError, FaceDetector, load_verifier
 from edge_runtime.interpreter import ModelError, input_info, make_interpreter
 from edge_runtime.metadata import MetadataError, read_metadata
 
@@ -151,6 +151,10 @@ class BlazeFaceOptions:
     # model's own box.
     fer_framing: bool = True
     num_threads: int = 1
+    # The face verifier that vets each detection that would start a track ("" = none, None = the shipped one):
+    # BlazeFace's own score passes some texture at 0.5 (0.007 false faces a frame on the portrait scenes).
+    verify_model: str | None = ""
+    verify_threshold: float = 0.2
 
     def check(self) -> None:
         problems = []
@@ -198,6 +202,7 @@ class BlazeFaceDetector(FaceDetector):
             raise DetectorError(f"{self.path}: unreadable BlazeFace settings in its metadata ({exc})") from exc
         self.size = anchor_options.input_size
         self._check_io()
+        self.verifier = load_verifier(self.options.verify_model, self.options.verify_threshold)
         self._tensor = np.zeros((1, self.size, self.size, 3), np.float32)
 
     def _check_io(self) -> None:
@@ -209,6 +214,10 @@ class BlazeFaceDetector(FaceDetector):
                                 f"expected a float32 [1, {self.size}, {self.size}, 3] image in and "
                                 f"{len(self.anchors)} boxes and scores out)")
         self.input_index, self.boxes_index, self.scores_index = inp.index, outputs[16], outputs[1]
+
+    def verify(self, gray: np.ndarray, box: Box) -> bool:
+        """Whether the face verifier (when there is one) takes the crop at `box` for a face."""
+        return self.verifier is None or self.verifier.is_face(gray, box.as_list())
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         if gray.ndim != 2 or gray.dtype != np.uint8:

@@ -106,6 +106,16 @@ class HaarOptions:
             raise DetectorError("bad Haar options: " + "; ".join(problems))
 
 
+def load_verifier(verify_model: str | None, threshold: float) -> FaceVerifier | None:
+    """The face verifier a detector vets new faces with: None = the shipped one, "" = none."""
+    if verify_model == "":
+        return None
+    try:
+        return FaceVerifier(verify_model or SHIPPED_VERIFIER, threshold)
+    except (ModelError, MetadataError) as exc:
+        raise DetectorError(f"face verifier: {exc}") from exc
+
+
 def cascade_path(cascade: str | os.PathLike | None) -> Path:
     """The bundled frontal-face cascade, a bundled cascade by file name, or a cascade file by path."""
     if cascade is None:
@@ -136,12 +146,7 @@ class HaarDetector(FaceDetector):
         o = self.options
         self.second = HaarDetector(replace(o, cascade=o.verify_cascade, min_neighbors=o.verify_neighbors,
                                            verify_cascade="", verify_model="")) if o.verify_cascade else None
-        self.verifier = None
-        if o.verify_model != "":
-            try:
-                self.verifier = FaceVerifier(o.verify_model or SHIPPED_VERIFIER, o.verify_threshold)
-            except (ModelError, MetadataError) as exc:
-                raise DetectorError(f"face verifier: {exc}") from exc
+        self.verifier = load_verifier(o.verify_model, o.verify_threshold)
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         _check_gray(gray)

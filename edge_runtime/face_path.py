@@ -36,10 +36,10 @@ class DetectionSettings(BaseModel):
     device: str | None = _setting(None, "Edge TPU device for *_edgetpu.tflite models: usb, usb:0, pci:0", "DEV",
                                   max_length=64)
     threads: int = _setting(1, "CPU threads for the model and OpenCV", "N", ge=1, le=64)
-    detector: Literal["haar", "blazeface"] = _setting("haar", "face detector: haar (OpenCV's frontal-face cascade "
-                                                      "with the face verifier) or blazeface (MediaPipe's short-range "
-                                                      "BlazeFace, over tiles for small faces; its own score vets "
-                                                      "faces)", "NAME")
+    detector: Literal["haar", "blazeface"] = _setting("haar", "face detector: haar (OpenCV's frontal-face cascade) "
+                                                      "or blazeface (MediaPipe's short-range BlazeFace, over tiles "
+                                                      "for small faces); the face verifier vets either's new faces",
+                                                      "NAME")
     blazeface_tile: float = _setting(0.67, "blazeface: also look at square tiles of this fraction of the frame's "
                                      "shorter side, so faces under ~100 px of a 640x480 frame are found; 0 = the "
                                      "whole frame only (~15x cheaper, near faces only)", "F", ge=0, le=0.95)
@@ -113,7 +113,8 @@ class DetectionSettings(BaseModel):
         from edge_runtime.blazeface import BlazeFaceOptions
 
         return BlazeFaceOptions(model="short", score_threshold=self.blazeface_score, tile=self.blazeface_tile,
-                                min_size=self.min_size, num_threads=self.threads)
+                                min_size=self.min_size, num_threads=self.threads, verify_model=self.verify_model,
+                                verify_threshold=self.verify_threshold)
 
     def pipeline_options(self) -> PipelineOptions:
         return PipelineOptions(detect_every=self.detect_every, classify_every=self.classify_every,

@@ -178,3 +178,13 @@ def test_blazeface_is_one_setting_away_in_detect_and_in_the_daemon(capsys):
         daemon._close_outputs()
     assert main(["detect", photo, "--detector", "blazeface", "--blazeface-tile", "0.05"]) == 1
     assert "--blazeface-tile 0.05: must be 0 (no tiles) or at least 0.1" in capsys.readouterr().err
+
+
+def test_the_verifier_vets_blazefaces_new_faces_too():
+    """BlazeFace's own score lets some texture through: the same verifier as Haar's vets what it finds."""
+    pipeline = build_pipeline(DetectionSettings(detector="blazeface"))
+    blank = np.full((240, 320), 128, np.uint8)
+    assert pipeline.detector.verifier is not None
+    assert pipeline.detector.verify(blank, Box(100, 60, 80, 80)) is False
+    off = build_pipeline(DetectionSettings(detector="blazeface", verify_model=""))
+    assert off.detector.verify(blank, Box(100, 60, 80, 80)) is True
