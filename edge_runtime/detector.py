@@ -106,6 +106,30 @@ class HaarOptions:
             raise DetectorError("bad Haar options: " + "; ".join(problems))
 
 
+class EitherDetector(FaceDetector):
+    """Two detectors as one: every face the first finds, and those of the second that no face of the first
+    overlaps (IoU >= 0.3, or half of the smaller box inside the other). New faces are vetted by the first's
+    verify. Haar then BlazeFace: the cascade's reach for small faces, BlazeFace's for a face that fills the
+    picture."""
+
+    def __init__(self, first: FaceDetector, second: FaceDetector):
+        self.first, self.second = first, second
+
+    def detect(self, gray: np.ndarray) -> list[Box]:
+        return _union(self.first.detect(gray), self.second.detect(gray))
+
+    def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None,
+                  fine: bool = False) -> list[Box]:
+        return _union(self.first.detect_in(gray, region, sizes, fine), self.second.detect_in(gray, region, sizes, fine))
+
+    def verify(self, gray: np.ndarray, box: Box) -> bool:
+        return self.first.verify(gray, box)
+
+
+def _union(first: list[Box], second: list[Box]) -> list[Box]:
+    return first + [b for b in second if not any(b.iou(a) >= 0.3 or b.overlap(a) >= 0.5 for a in first)]
+
+
 def load_verifier(verify_model: str | None, threshold: float) -> FaceVerifier | None:
     """The face verifier a detector vets new faces with: None = the shipped one, "" = none."""
     if verify_model == "":

@@ -36,10 +36,10 @@ class DetectionSettings(BaseModel):
     device: str | None = _setting(None, "Edge TPU device for *_edgetpu.tflite models: usb, usb:0, pci:0", "DEV",
                                   max_length=64)
     threads: int = _setting(1, "CPU threads for the model and OpenCV", "N", ge=1, le=64)
-    detector: Literal["haar", "blazeface"] = _setting("haar", "face detector: haar (OpenCV's frontal-face cascade) "
-                                                      "or blazeface (MediaPipe's short-range BlazeFace, over tiles "
-                                                      "for small faces); the face verifier vets either's new faces",
-                                                      "NAME")
+    detector: Literal["haar", "blazeface", "haar+blazeface"] = _setting(
+        "haar", "face detector: haar (OpenCV's frontal-face cascade), blazeface (MediaPipe's short-range BlazeFace, "
+        "over tiles for small faces) or haar+blazeface (every face of the cascade, and those BlazeFace finds on the "
+        "whole frame where the cascade found none); the face verifier vets new faces", "NAME")
     blazeface_tile: float = _setting(0.67, "blazeface: also look at square tiles of this fraction of the frame's "
                                      "shorter side, so faces under ~100 px of a 640x480 frame are found; 0 = the "
                                      "whole frame only (~15x cheaper, near faces only)", "F", ge=0, le=0.95)
@@ -166,7 +166,7 @@ def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifi
     import cv2
 
     from edge_runtime.classifier import Classifier, default_model_path
-    from edge_runtime.detector import HaarDetector
+    from edge_runtime.detector import EitherDetector, HaarDetector
     from edge_runtime.interpreter import ModelError
     from edge_runtime.timed import Timed
 
@@ -176,12 +176,18 @@ def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifi
                          "installed release (pass --model PATH, or detection.model in the daemon's config; on a "
                          "workstation, `fer-edge convert --int8` makes one)")
     classifier = Classifier(model, num_threads=settings.threads, device=settings.device)
-    if settings.detector == "blazeface":
+    if settings.detector == "haar":
+        detector = HaarDetector(settings.haar_options())
+    else:
+        from dataclasses import replace as with_
+
         from edge_runtime.blazeface import BlazeFaceDetector
 
-        detector = BlazeFaceDetector(settings.blazeface_options())
-    else:
-        detector = HaarDetector(settings.haar_options())
+        if settings.detector == "blazeface":
+            detector = BlazeFaceDetector(settings.blazeface_options())
+        else:  # BlazeFace on the whole frame (2 ms) for the near faces, the cascade for the far ones
+            blaze = BlazeFaceDetector(with_(settings.blazeface_options(), tile=0.0, verify_model=""))
+            detector = EitherDetector(HaarDetector(settings.haar_options()), blaze)
     cv2.setNumThreads(settings.threads)
     if detector_timer is not None:
         detector = Timed(detector, detector_timer, ("detect", "detect_in", "verify"))

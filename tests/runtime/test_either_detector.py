@@ -1,0 +1,61 @@
+"""haar+blazeface: every face of the first detector, and the second's where the first found none."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge_runtime.boxes import Box
+from edge_runtime.detector import EitherDetector, FaceDetector
+from edge_runtime.face_path import DetectionSettings, build_pipeline
+
+boxes = st.lists(st.builds(Box, st.integers(0, 300), st.integers(0, 200), st.integers(20, 120), st.integers(20, 120)),
+                 max_size=5)
+
+
+class Fixed(FaceDetector):
+    """A detector that finds the given boxes in any picture (and says no to vetting when told to)."""
+
+    def __init__(self, found, vets=True):
+        self.found, self.vets = found, vets
+
+    def detect(self, gray):
+        return list(self.found)
+
+    def verify(self, gray, box):
+        return self.vets
+
+
+@given(first=boxes, second=boxes)
+def test_the_union_keeps_the_first_and_adds_only_what_it_missed(first, second):
+    gray = np.zeros((320, 420), np.uint8)
+    found = EitherDetector(Fixed(first), Fixed(second)).detect(gray)
+    assert found[: len(first)] == first
+    for b in second:
+        overlapped = any(b.iou(a) >= 0.3 or b.overlap(a) >= 0.5 for a in first)
+        assert (b in found[len(first):]) == (not overlapped) or b in first
+
+
+def test_a_box_just_under_the_overlap_bar_is_added():
+    a = Box(0, 0, 100, 100)
+    under = Box(54, 0, 100, 100)  # IoU 4600 / 15400 = 0.299: a face the first did not find
+    over = Box(53, 0, 100, 100)  # IoU 4700 / 15300 = 0.307: the first's face again
+    inside = Box(10, 10, 40, 40)  # IoU 0.16, but wholly inside: overlap 1
+    found = EitherDetector(Fixed([a]), Fixed([under, over, inside])).detect(np.zeros((200, 300), np.uint8))
+    assert found == [a, under]
+
+
+def test_new_faces_are_vetted_by_the_first_detectors_verifier():
+    gray = np.zeros((100, 100), np.uint8)
+    assert EitherDetector(Fixed([], vets=False), Fixed([], vets=True)).verify(gray, Box(0, 0, 10, 10)) is False
+
+
+def test_haar_plus_blazeface_finds_the_close_up_and_keeps_the_verifier():
+    import cv2
+
+    pipeline = build_pipeline(DetectionSettings(detector="haar+blazeface", pad=0))  # the cascade alone misses it
+    gray = cv2.imread("tests/data/wild_surprise_2868585k.jpg", cv2.IMREAD_GRAYSCALE)
+    assert pipeline.detector.first.detect(gray) == []
+    (face,) = pipeline.detector.detect(gray)
+    assert face.w >= 250 and pipeline.detector.first.verifier is not None
