@@ -86,6 +86,8 @@ def cmd_detect(args) -> int:
                 if out is not None:
                     out.write(frame, draw_faces(frame.bgr.copy(), result.faces))
                 progress.update()
+        except BrokenPipeError:
+            raise  # the reader went away (`detect --json | head`): run_parsed stops quietly
         except (SourceError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         finally:

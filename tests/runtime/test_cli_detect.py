@@ -216,3 +216,14 @@ def test_detect_runs_with_no_stderr_at_all(stills, model):
                           preexec_fn=lambda: os.close(2))
     assert proc.returncode == 0
     assert proc.stdout.count(f"{image}: ") == 2
+
+
+def test_a_reader_that_goes_away_stops_detect_quietly():
+    """`fer-edge detect --json | head -2`: two lines, then silence (status 141 as Unix tools), not an error."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m edge_runtime.cli detect --json --no-progress | head -2",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert len(proc.stdout.splitlines()) == 2
+    assert "Broken pipe" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
