@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge_runtime import __version__
 from edge_runtime.cli_helpers import CommandError, add_command, run_parsed
+from edge_runtime.errors import FerEdgeError
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent / "samples" / "faces.mp4"
 EPILOG = "Run `fer-edge COMMAND --help` for each command's options and an example."
@@ -46,17 +47,14 @@ def cmd_detect(args) -> int:
     import json
 
     from edge_runtime.annotate import AnnotatedOutput, draw_faces
-    from edge_runtime.detector import DetectorError
     from edge_runtime.face_path import build_pipeline, settings_from_args
-    from edge_runtime.interpreter import EdgeTpuError, ModelError
-    from edge_runtime.metadata import MetadataError
     from edge_runtime.progress import Progress
-    from edge_runtime.sources import SourceError, open_source
+    from edge_runtime.sources import open_source
 
     try:
         pipeline = build_pipeline(settings_from_args(args))
         source = open_source(args.input)
-    except (ModelError, MetadataError, EdgeTpuError, DetectorError, SourceError, ImportError, ValueError) as exc:
+    except (FerEdgeError, ImportError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     frames = faces = 0
     tracks: dict[int, dict[str, int]] = {}
@@ -86,7 +84,7 @@ def cmd_detect(args) -> int:
                 if out is not None:
                     out.write(frame, draw_faces(frame.bgr.copy(), result.faces))
                 progress.update()
-        except (SourceError, OSError) as exc:
+        except (FerEdgeError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
             progress.close()
@@ -152,13 +150,10 @@ def cmd_run(args) -> int:
         print(f"{args.validate_config}: ok")
         return 0
     from edge_runtime.daemon.app import Daemon
-    from edge_runtime.detector import DetectorError
-    from edge_runtime.interpreter import EdgeTpuError, ModelError
-    from edge_runtime.metadata import MetadataError
 
     try:
         daemon = Daemon(config)
-    except (ModelError, MetadataError, EdgeTpuError, DetectorError, ImportError, OSError) as exc:
+    except (FerEdgeError, ImportError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     hangup = []
 

@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from edge_runtime import __version__
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.metadata import read_metadata, sha256_file
 from edge_runtime.release.manifest import MANIFEST, NAMESPACE, SIGNATURE, VERSION_RE, write_manifest
 
@@ -40,7 +41,7 @@ GLIBC_MINOR = 36
 EXTRAS = ("mqtt",)
 
 
-class BundleError(RuntimeError):
+class BundleError(FerEdgeError, RuntimeError):
     """The bundle cannot be made: a missing input, a failed wheel build, a dependency with no wheel."""
 
 
