@@ -1,4 +1,4 @@
-"""`fer-edge bundle`, `fer-edge bundle verify` and `fer-edge deploy`."""
+"""`fer-edge bundle`, `fer-edge bundle verify` and `fer-edge deploy`, through the fer_edge.commands entry point."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from edge_runtime.cli_helpers import CommandError, add_command
 from edge_runtime.errors import FerEdgeError
 
 
-def add_release_commands(sub) -> None:
+def register(sub) -> None:
     p = add_command(sub, "bundle", help="Pack the int8 model, its metadata, the daemon's config and systemd unit, "
                     "install.sh and a wheel of fer-edge into one self-checking .tar.gz for a Pi "
                     "(`fer-edge bundle verify BUNDLE` checks one).",
@@ -78,7 +78,7 @@ def add_release_commands(sub) -> None:
 
 
 def cmd_bundle(args) -> int:
-    from edge_runtime.release.bundle import WHEEL_CACHE, BundleOptions, build_bundle
+    from release_tools.bundle import WHEEL_CACHE, BundleOptions, build_bundle
 
     if args.model is None or args.out is None:
         raise CommandError("--model and --out are required (or: fer-edge bundle verify BUNDLE)", code=2)
@@ -110,7 +110,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    from edge_runtime.release.deploy import DeployOptions, deploy
+    from release_tools.deploy import DeployOptions, deploy
 
     opts = DeployOptions(bundle=args.bundle, host=args.host, port=args.port, identity=args.identity,
                          prefix=args.prefix, keep=args.keep, timeout=args.timeout, health_url=args.health_url,

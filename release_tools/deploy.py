@@ -28,8 +28,8 @@ from pathlib import Path
 
 from edge_runtime.errors import FerEdgeError
 from edge_runtime.release import manifest as manifest_module
-from edge_runtime.release.bundle import CONFIG_NAME, DEFAULT_PREFIX, UNIT_NAME
 from edge_runtime.release.manifest import VERSION_RE, verify_tarball
+from release_tools.bundle import CONFIG_NAME, DEFAULT_PREFIX, UNIT_NAME
 
 LOCK = ".deploy.lock"  # in PREFIX on the device: one deploy at a time
 # Where a device keeps the keys it accepts bundles from; install.sh looks in the same places.
