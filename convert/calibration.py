@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.labels import LABELS, label_index
 from edge_runtime.metadata import sha256_file
 from edge_runtime.preprocess import preprocess_face
@@ -29,7 +30,7 @@ MANIFEST = "manifest.csv"
 MANIFEST_FIELDS = ("file", "label", "sha256", "source")
 
 
-class CalibrationError(ValueError):
+class CalibrationError(FerEdgeError, ValueError):
     """The calibration set is missing, empty, unreadable or does not fit the model."""
 
 

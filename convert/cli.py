@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from edge_runtime.cli_helpers import Bounded, CommandError, add_command
-from edge_runtime.interpreter import EdgeTpuError, ModelError
-from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
-from train.data import FORMATS, DataError, load_dataset
+from edge_runtime.errors import FerEdgeError
+from edge_runtime.metadata import sha256_file, sidecar_path, write_json_atomic
+from train.data import FORMATS, load_dataset
 from train.env import tensorflow_env
 
 BAD_INPUT = 2
@@ -37,7 +37,7 @@ def _labelled_split(path: str, fmt: str | None, split: str | None, size: int, sk
         ds = load_dataset(path, fmt, skip_bad=skip_bad, size=size)
         name = split or default_split(ds.splits)
         faces = ds.split(name)
-    except DataError as exc:
+    except FerEdgeError as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
     if ds.skipped:
         print(f"skipped {len(ds.skipped)} bad records in {path} (first: {ds.skipped[0]})", file=sys.stderr)
@@ -54,7 +54,7 @@ def _open_model(path: str | Path, flag: str):
         raise CommandError(f"{path}: model file not found ({flag})", BAD_INPUT)
     try:
         return load_predictor(path)
-    except (ModelError, MetadataError, EdgeTpuError) as exc:
+    except FerEdgeError as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
 
 
@@ -102,7 +102,7 @@ def cmd_calibration_build(args) -> int:
         calibration.check_destination(args.out, args.overwrite)
         ds = load_dataset(args.data, args.format, skip_bad=args.skip_bad, size=args.size)
         split = ds.split(args.split)
-    except (DataError, calibration.CalibrationError) as exc:
+    except FerEdgeError as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
     # The README's rebuild command: the options that decide which faces, not how this run was typed.
     command = (f"fer-edge calibration build --data {shlex.quote(args.data)} --split {args.split} "
@@ -173,7 +173,7 @@ def cmd_convert(args) -> int:
         calibration = cal.load(args.calibration, size) if precision == "int8" else None
         if calibration is not None:
             tflite.check_input_range(calibration)
-    except (tflite.ConversionError, cal.CalibrationError) as exc:
+    except FerEdgeError as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
     parity_faces = None
     if args.parity_data:
@@ -250,7 +250,7 @@ def cmd_edgetpu_check(args) -> int:
 
     try:
         report = edgetpu.check(args.model)
-    except (ModelError, ImportError) as exc:
+    except (FerEdgeError, ImportError) as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
     if args.json:
         print(json.dumps({**report.to_dict(), "advice": edgetpu.advice(report)}))

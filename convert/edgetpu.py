@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from convert.flatbuffer import Operator, read_graph
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.metadata import read_metadata
 
 # TFLite builtin names of the ops in Coral's "Supported operations" table
@@ -40,7 +41,7 @@ INSTALL_HINT = (
 )
 
 
-class EdgeTpuBuildError(RuntimeError):
+class EdgeTpuBuildError(FerEdgeError, RuntimeError):
     """The Edge TPU compiler is missing or failed."""
 
 

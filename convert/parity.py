@@ -6,12 +6,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edge_runtime.errors import FerEdgeError
 from train.predict import classification_metrics
 
 DEFAULT_MAX_DROP_PP = 1.0
 
 
-class ParityError(ValueError):
+class ParityError(FerEdgeError, ValueError):
     """The two models cannot be compared (different labels or input size)."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from convert.calibration import CalibrationSet
 from convert.flatbuffer import float_ops, read_graph
 from edge_runtime import __version__
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.interpreter import ModelError, TensorInfo, input_info, make_interpreter, output_info
 from edge_runtime.metadata import MetadataError, sha256_file, sidecar_path, write_json_atomic
 from edge_runtime.native_stderr import captured_stderr
@@ -31,7 +32,7 @@ IO_TYPES = ("int8", "uint8")
 EXACT_INPUT = {"int8": (1.0, -128), "uint8": (1.0, 0)}
 
 
-class ConversionError(ValueError):
+class ConversionError(FerEdgeError, ValueError):
     """The model cannot be converted as asked; the message names the file and the reason."""
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from edge_runtime import __version__
 from edge_runtime.cli_helpers import CommandError, add_command, run_parsed
+from edge_runtime.errors import FerEdgeError
 
 SAMPLE_VIDEO = Path(__file__).resolve().parent / "samples" / "faces.mp4"
+COMMAND_GROUP = "fer_edge.commands"
 EPILOG = "Run `fer-edge COMMAND --help` for each command's options and an example."
 
 
@@ -46,17 +48,14 @@ def cmd_detect(args) -> int:
     import json
 
     from edge_runtime.annotate import AnnotatedOutput, draw_faces
-    from edge_runtime.detector import DetectorError
     from edge_runtime.face_path import build_pipeline, settings_from_args
-    from edge_runtime.interpreter import EdgeTpuError, ModelError
-    from edge_runtime.metadata import MetadataError
     from edge_runtime.progress import Progress
-    from edge_runtime.sources import SourceError, open_source
+    from edge_runtime.sources import open_source
 
     try:
         pipeline = build_pipeline(settings_from_args(args))
         source = open_source(args.input)
-    except (ModelError, MetadataError, EdgeTpuError, DetectorError, SourceError, ImportError, ValueError) as exc:
+    except (FerEdgeError, ImportError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     frames = faces = 0
     tracks: dict[int, dict[str, int]] = {}
@@ -88,7 +87,7 @@ def cmd_detect(args) -> int:
                 progress.update()
         except BrokenPipeError:
             raise  # the reader went away (`detect --json | head`): run_parsed stops quietly
-        except (SourceError, OSError) as exc:
+        except (FerEdgeError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
             progress.close()
@@ -154,13 +153,10 @@ def cmd_run(args) -> int:
         print(f"{args.validate_config}: ok")
         return 0
     from edge_runtime.daemon.app import Daemon
-    from edge_runtime.detector import DetectorError
-    from edge_runtime.interpreter import EdgeTpuError, ModelError
-    from edge_runtime.metadata import MetadataError
 
     try:
         daemon = Daemon(config)
-    except (ModelError, MetadataError, EdgeTpuError, DetectorError, ImportError, OSError) as exc:
+    except (FerEdgeError, ImportError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     hangup = []
 
@@ -194,6 +190,33 @@ def cmd_print_unit(args) -> int:
     return 0
 
 
+def checkout_entry_points() -> list[EntryPoint]:
+    """The command groups the pyproject.toml of a source checkout declares, when this runs from one.
+
+    The installed metadata is written at install time: a group added to pyproject.toml since the last
+    `pip install -e .` is found here instead of going missing. An installed wheel has no pyproject.toml."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    try:
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10: tomli is a base dependency there
+            import tomli as tomllib
+        groups = tomllib.loads(pyproject.read_text()).get("project", {}).get("entry-points", {})
+    except (OSError, ValueError):
+        return []
+    return [EntryPoint(name, value, COMMAND_GROUP) for name, value in groups.get(COMMAND_GROUP, {}).items()]
+
+
+def command_entry_points() -> list[EntryPoint]:
+    """The installed command groups, and those of the checkout this runs from that the installation lacks."""
+    found = {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
+    for ep in checkout_entry_points():
+        found.setdefault(ep.name, ep)
+    return sorted(found.values(), key=lambda e: e.name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fer-edge",
@@ -205,12 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_detect_command(sub)
-    from edge_runtime.release.cli import add_release_commands
-
-    add_release_commands(sub)
     add_daemon_commands(sub)
     unavailable = []
-    for ep in sorted(entry_points(group="fer_edge.commands"), key=lambda e: e.name):
+    for ep in command_entry_points():
         try:
             register = ep.load()
         except Exception as exc:  # noqa: BLE001 - ImportError on a device without the workstation code, or a broken plugin

@@ -16,15 +16,12 @@ import cv2
 import numpy as np
 
 from edge_runtime.boxes import Box
+from edge_runtime.errors import DetectorError  # re-exported: its home before errors.py
 from edge_runtime.interpreter import ModelError
 from edge_runtime.metadata import MetadataError
 from edge_runtime.verifier import DEFAULT_THRESHOLD, SHIPPED_VERIFIER, FaceVerifier
 
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
-
-
-class DetectorError(ValueError):
-    """The detector cannot be built (missing or unreadable cascade, bad options)."""
 
 
 class FaceDetector(abc.ABC):

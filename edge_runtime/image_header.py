@@ -16,12 +16,14 @@ import os
 import struct
 from typing import BinaryIO
 
+from edge_runtime.errors import FerEdgeError
+
 # 40 megapixels: a 8000 x 5000 photo, 120 MB as BGR. A Raspberry Pi has 1 to 8 GB shared with everything.
 MAX_IMAGE_PIXELS = 40_000_000
 _HEAD = 64 * 1024  # enough for every header here but JPEG, which is walked segment by segment
 
 
-class ImageHeaderError(ValueError):
+class ImageHeaderError(FerEdgeError, ValueError):
     """The header cannot be read: not an image of a known format, or truncated."""
 
 

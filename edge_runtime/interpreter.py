@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from edge_runtime.errors import EdgeTpuError, ModelError  # re-exported: their home before errors.py
 from edge_runtime.metadata import read_metadata, sidecar_path
 from edge_runtime.native_stderr import captured_stderr
 from edge_runtime.release.manifest import require_bundled_model
@@ -25,14 +26,6 @@ log = logging.getLogger("fer_edge.interpreter")
 EDGETPU_LIBRARY = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}
 _BACKENDS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 TFLITE_MAGIC = b"TFL3"
-
-
-class ModelError(ValueError):
-    """The model file is missing, corrupt, or not what the runtime expects."""
-
-
-class EdgeTpuError(RuntimeError):
-    """The Edge TPU runtime or device is not usable."""
 
 
 def interpreter_module():

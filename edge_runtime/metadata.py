@@ -14,11 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.labels import LABELS
 from edge_runtime.preprocess import Preprocessing
 
 
-class MetadataError(ValueError):
+class MetadataError(FerEdgeError, ValueError):
     """A model's metadata file is missing, unreadable or inconsistent."""
 
 

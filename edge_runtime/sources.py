@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.image_header import ImageHeaderError, ImageTooLarge, check_image_size
 
 log = logging.getLogger("fer_edge.sources")
@@ -27,7 +28,7 @@ URL_PATTERN = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 PICAMERA_PATTERN = re.compile(r"^picamera2?(?::(\d+))?$")
 
 
-class SourceError(RuntimeError):
+class SourceError(FerEdgeError, RuntimeError):
     """A source cannot be opened or read; the message names it and says what is wrong."""
 
 

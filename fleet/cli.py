@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edge_runtime.cli_helpers import CommandError, add_command
+from edge_runtime.errors import FerEdgeError
 
 INVENTORY_HELP = "Ansible inventory (INI, YAML or a script) whose group fer_edge lists the cameras"
 
@@ -57,14 +58,12 @@ def register(sub) -> None:
 
 
 def cmd_deploy(args) -> int:
-    from edge_runtime.release.manifest import ManifestError
-    from fleet.inventory import FleetError
     from fleet.rollout import RolloutOptions, rollout, summary_table
 
     try:
         result = rollout(RolloutOptions(args.bundle, args.inventory, args.check, args.limit, args.extra_vars,
                                         args.forks, log=lambda s: print(s, flush=True)))
-    except (FleetError, ManifestError, OSError) as exc:
+    except (FerEdgeError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     print(summary_table(result))
     done = sum(h.result in ("deployed", "unchanged", "would deploy") for h in result.hosts)
@@ -78,25 +77,25 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from fleet.inventory import FleetError, load_inventory
+    from fleet.inventory import load_inventory
     from fleet.status import fleet_status, status_json, status_table
 
     try:
         rows = fleet_status(load_inventory(args.inventory, args.limit), timeout=args.timeout)
-    except FleetError as exc:
+    except FerEdgeError as exc:
         raise CommandError(str(exc)) from exc
     print(status_json(rows) if args.json else status_table(rows))
     return 0 if all(r.ok for r in rows) else 1
 
 
 def cmd_prometheus(args) -> int:
-    from fleet.inventory import FleetError, load_inventory
+    from fleet.inventory import load_inventory
     from fleet.prometheus import AlertOptions, write_prometheus
 
     try:
         written = write_prometheus(load_inventory(args.inventory), args.out, args.token_file, args.scrape_interval,
                                    AlertOptions(fps_floor=args.fps_floor, memory_growth_mb_per_hour=args.memory_growth))
-    except (FleetError, OSError) as exc:
+    except (FerEdgeError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     for path in written:
         print(path, file=sys.stderr)

@@ -17,10 +17,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_runtime.errors import FerEdgeError
 from fleet import GROUP
 
 
-class FleetError(RuntimeError):
+class FleetError(FerEdgeError, RuntimeError):
     """A fleet command cannot go on: one sentence for the user."""
 
 

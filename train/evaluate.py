@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.cli_helpers import CommandError
-from edge_runtime.interpreter import EdgeTpuError, ModelError
-from edge_runtime.metadata import MetadataError
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.preprocess import preprocess_face
 from train.env import load_for_command, tensorflow_env
 from train.predict import default_split, evaluate, load_predictor, predict_probs
@@ -20,7 +19,7 @@ from train.predict import default_split, evaluate, load_predictor, predict_probs
 def _open_model(path: str, **kwargs):
     try:
         return load_predictor(path, **kwargs)
-    except (ModelError, MetadataError, EdgeTpuError, ImportError) as exc:
+    except (FerEdgeError, ImportError) as exc:
         raise CommandError(str(exc)) from exc
 
 

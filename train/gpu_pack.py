@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.errors import FerEdgeError
 from train.data import load_dataset
 from train.data.binary import RECORD
 
@@ -77,7 +78,7 @@ MAX_UNPACKED = 256 * 2**20
 CHUNK = 2**20
 
 
-class PackError(ValueError):
+class PackError(FerEdgeError, ValueError):
     """A pack that cannot be unpacked: one sentence naming the part and what is wrong."""
 
 

@@ -32,6 +32,7 @@ from pydantic import (
     field_validator,
 )
 
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.face_path import DetectionSettings
 from edge_runtime.sources import is_device_or_stream
 
@@ -50,7 +51,7 @@ MIN_TOKEN_LENGTH = 16
 MIN_FPS = 0.01
 
 
-class ConfigError(ValueError):
+class ConfigError(FerEdgeError, ValueError):
     """The configuration is invalid: `problems` holds one line per error, each naming its key."""
 
     def __init__(self, problems: list[str]):

@@ -21,6 +21,13 @@ import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
+try:
+    from edge_runtime.errors import FerEdgeError
+except ImportError:  # a lone copy of this file (what deploy and the Ansible role run on a device): no package there
+
+    class FerEdgeError(Exception):
+        """edge_runtime.errors.FerEdgeError's stand-in where there is no edge_runtime."""
+
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"  # `ssh-keygen -Y sign` of manifest.json, which lists every other file
 NAMESPACE = "fer-edge-bundle"  # the -n of sign and verify: a signature made for anything else does not count
@@ -38,7 +45,7 @@ MAX_PADDING = 1 << 20  # tar pads its end to a record (10 KiB by default); a lit
 MAX_SPECIAL = {MANIFEST: 1 << 20, SIGNATURE: 64 << 10}
 
 
-class ManifestError(ValueError):
+class ManifestError(FerEdgeError, ValueError):
     """A bundle or a file in it does not match its manifest."""
 
 
@@ -358,7 +365,7 @@ def _check_listed(model: Path, manifest_path: Path) -> None:
 def require_bundled_model(model_path: str | os.PathLike) -> None:
     """check_model for the interpreter loader: a mismatch is a ModelError, which every command reports in one
     sentence."""
-    from edge_runtime.interpreter import ModelError  # numpy: imported here, the verifier needs only the stdlib
+    from edge_runtime.errors import ModelError  # the package's, when there is one: a lone copy never gets here
 
     try:
         check_model(model_path)

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from edge_runtime.release.bundle import BundleOptions, build_bundle, build_own_wheel
+from release_tools.bundle import BundleOptions, build_bundle, build_own_wheel
 from tests.support import free_port, need_tool, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from edge_runtime.release.bundle import BundleOptions, build_bundle, build_own_wheel, runtime_requirements
+from release_tools.bundle import BundleOptions, build_bundle, build_own_wheel, runtime_requirements
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_INT8 = REPO / "models" / "fer_cnn_int8.tflite"

@@ -13,8 +13,8 @@ import yaml
 
 from edge_runtime.cli import SAMPLE_VIDEO, main
 from edge_runtime.metadata import read_metadata, sha256_file
-from edge_runtime.release.bundle import BundleError, runtime_requirements
 from edge_runtime.release.manifest import ManifestError, check_model, verify
+from release_tools.bundle import BundleError, runtime_requirements
 
 
 def repack(folder, out):

@@ -59,6 +59,6 @@ def test_bundle_builds_its_own_wheel_in_a_fresh_venv(tmp_path, shipped_int8, unp
 
 
 def test_the_own_wheel_is_the_same_bytes_from_the_same_source(tmp_path):
-    from edge_runtime.release.bundle import build_own_wheel
+    from release_tools.bundle import build_own_wheel
 
     assert build_own_wheel(tmp_path / "a").read_bytes() == build_own_wheel(tmp_path / "b").read_bytes()

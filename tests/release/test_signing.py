@@ -72,7 +72,7 @@ def test_install_sh_requires_a_signature_where_the_device_lists_keys(install_sh,
 
 
 def test_sign_with_a_missing_key_is_one_sentence(make_bundle, tmp_path):
-    from edge_runtime.release.bundle import BundleError
+    from release_tools.bundle import BundleError
 
     with pytest.raises(BundleError, match="--sign .*nokey: no such ssh private key file"):
         make_bundle(sign_key=tmp_path / "nokey")

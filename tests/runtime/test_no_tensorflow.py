@@ -1,4 +1,4 @@
-"""edge_runtime runs with TensorFlow, Keras and the workstation packages made unimportable."""
+"""edge_runtime runs with TensorFlow, Keras and the workstation packages (release_tools too) made unimportable."""
 
 import json
 import subprocess
@@ -9,7 +9,7 @@ import cv2
 
 from bench.scenes import SceneOptions, render
 
-BLOCKED = ("tensorflow", "keras", "train", "convert")
+BLOCKED = ("tensorflow", "keras", "train", "convert", "release_tools")
 
 SCRIPT = textwrap.dedent("""
     import importlib, importlib.abc, json, pkgutil, sys
@@ -76,3 +76,4 @@ def test_detection_and_classification_without_tensorflow(tmp_path, frontal_faces
     # The workstation commands are missing here, and the CLI says so instead of failing.
     assert "Unavailable here: " in report["epilog"]
     assert all(f"{name} ({name} is blocked" in report["epilog"] for name in ("train", "convert"))
+    assert "release (release_tools is blocked" in report["epilog"]

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.labels import LABELS
 
 UNLABELLED = -1
 
 
-class DataError(ValueError):
+class DataError(FerEdgeError, ValueError):
     """Bad input: names the file and where in it (row, record, offset)."""
 
     def __init__(self, path, where: str | None, problem: str):

@@ -1,4 +1,4 @@
-"""`fer-edge bundle`, `fer-edge bundle verify` and `fer-edge deploy`."""
+"""`fer-edge bundle`, `fer-edge bundle verify` and `fer-edge deploy`, through the fer_edge.commands entry point."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 from edge_runtime.cli_helpers import CommandError, add_command
+from edge_runtime.errors import FerEdgeError
 
 
-def add_release_commands(sub) -> None:
+def register(sub) -> None:
     p = add_command(sub, "bundle", help="Pack the int8 model, its metadata, the daemon's config and systemd unit, "
                     "install.sh and a wheel of fer-edge into one self-checking .tar.gz for a Pi "
                     "(`fer-edge bundle verify BUNDLE` checks one).",
@@ -77,7 +78,7 @@ def add_release_commands(sub) -> None:
 
 
 def cmd_bundle(args) -> int:
-    from edge_runtime.release.bundle import WHEEL_CACHE, BundleError, BundleOptions, build_bundle
+    from release_tools.bundle import WHEEL_CACHE, BundleOptions, build_bundle
 
     if args.model is None or args.out is None:
         raise CommandError("--model and --out are required (or: fer-edge bundle verify BUNDLE)", code=2)
@@ -88,7 +89,7 @@ def cmd_bundle(args) -> int:
                          log=lambda s: print(s, file=sys.stderr))
     try:
         bundle = build_bundle(opts)
-    except (BundleError, ValueError, OSError) as exc:
+    except (FerEdgeError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"{bundle.path}: release {bundle.version}, {bundle.files} files, {bundle.size / 1e6:.1f} MB, "
           f"{len(bundle.wheels)} wheels, {bundle.seconds:.1f} s")
@@ -96,11 +97,11 @@ def cmd_bundle(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from edge_runtime.release.manifest import ManifestError, verify
+    from edge_runtime.release.manifest import verify
 
     try:
         manifest = verify(args.bundle, args.allowed_signers)
-    except (ManifestError, OSError) as exc:
+    except (FerEdgeError, OSError) as exc:
         text = str(exc)  # names the bundle already when the bundle itself is at fault
         raise CommandError(text if text.startswith(str(args.bundle)) else f"{args.bundle}: {text}") from exc
     signed = f", signed by {manifest['signed_by']}" if manifest.get("signed_by") else ""
@@ -109,8 +110,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    from edge_runtime.release.deploy import DeployError, DeployOptions, deploy
-    from edge_runtime.release.manifest import ManifestError
+    from release_tools.deploy import DeployOptions, deploy
 
     opts = DeployOptions(bundle=args.bundle, host=args.host, port=args.port, identity=args.identity,
                          prefix=args.prefix, keep=args.keep, timeout=args.timeout, health_url=args.health_url,
@@ -119,6 +119,6 @@ def cmd_deploy(args) -> int:
                          allow_downgrade=args.allow_downgrade, log=lambda s: print(s, flush=True))
     try:
         deploy(opts)
-    except (DeployError, ManifestError, OSError) as exc:
+    except (FerEdgeError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     return 0

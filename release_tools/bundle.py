@@ -27,10 +27,11 @@ from importlib import resources
 from pathlib import Path
 
 from edge_runtime import __version__
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.metadata import read_metadata, sha256_file
 from edge_runtime.release.manifest import MANIFEST, NAMESPACE, SIGNATURE, VERSION_RE, write_manifest
 
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PREFIX = "/opt/fer-edge"
 UNIT_NAME = "fer-edge.service"
 CONFIG_NAME = "fer-edge.yaml"
@@ -40,7 +41,7 @@ GLIBC_MINOR = 36
 EXTRAS = ("mqtt",)
 
 
-class BundleError(RuntimeError):
+class BundleError(FerEdgeError, RuntimeError):
     """The bundle cannot be made: a missing input, a failed wheel build, a dependency with no wheel."""
 
 
@@ -238,7 +239,7 @@ def unit_text(model: str) -> str:
 
 def build_own_wheel(out: Path) -> Path:
     """A wheel of fer-edge from this source checkout, with the standard library only (no pip, no network)."""
-    from edge_runtime.release.wheel import WheelError, build_wheel
+    from release_tools.wheel import WheelError, build_wheel
 
     try:
         return build_wheel(SOURCE_ROOT, out)

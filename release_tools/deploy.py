@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_runtime.errors import FerEdgeError
 from edge_runtime.release import manifest as manifest_module
-from edge_runtime.release.bundle import CONFIG_NAME, DEFAULT_PREFIX, UNIT_NAME
 from edge_runtime.release.manifest import VERSION_RE, verify_tarball
+from release_tools.bundle import CONFIG_NAME, DEFAULT_PREFIX, UNIT_NAME
 
 LOCK = ".deploy.lock"  # in PREFIX on the device: one deploy at a time
 # Where a device keeps the keys it accepts bundles from; install.sh looks in the same places.
@@ -41,7 +42,7 @@ PREFIX_RE = re.compile(r"/[^\s%\\\"'$`;]*")
 UNTAR = "tar --no-same-owner --no-same-permissions -xzf"
 
 
-class DeployError(RuntimeError):
+class DeployError(FerEdgeError, RuntimeError):
     """The deploy failed; `rolled_back` says whether the previous release is current again."""
 
     def __init__(self, message: str, rolled_back: bool = False):

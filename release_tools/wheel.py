@@ -18,6 +18,8 @@ import re
 import zipfile
 from pathlib import Path
 
+from edge_runtime.errors import FerEdgeError
+
 try:
     import tomllib
 except ImportError:  # Python 3.10: tomli is a base dependency there
@@ -26,7 +28,7 @@ except ImportError:  # Python 3.10: tomli is a base dependency there
 EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 
 
-class WheelError(RuntimeError):
+class WheelError(FerEdgeError, RuntimeError):
     """The checkout cannot be made into a wheel (no pyproject.toml, a field this builder does not know)."""
 
 
