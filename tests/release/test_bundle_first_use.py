@@ -55,7 +55,8 @@ def test_a_model_whose_metadata_is_not_int8_is_refused(tmp_path, capsys, own_whe
 
 
 @pytest.mark.parametrize("config, said", [
-    ("camera:\n  source: 0\n", "site.yaml:2: camera.source: Input should be a valid string"),
+    # (`source: 0`, a camera index as a YAML number, is a valid config since the daemon accepts it.)
+    ("camera:\n  fps: 0.001\n", "site.yaml:2: camera.fps: must be 0 (every frame) or at least 0.01"),
     ("detection:\n  threads: 2\n  frames_per_minute: 3\n", "site.yaml:3: detection.frames_per_minute: unknown key"),
     ("http:\n  host: 0.0.0.0\n", "http.token: required when http.host (0.0.0.0) is not a loopback address"),
 ])
