@@ -28,10 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = SECTIONS["dynamic"]
 FER, PORTRAITS = "fer", "portraits"
 DEFAULT, EVERY_FRAME, DAEMON, PEER = "fer-edge", "fer-edge --detect-every 1", "fer-edge run (daemon)", "peer"
-BLAZEFACE = "fer-edge --detector blazeface"
-SYSTEMS = (DEFAULT, EVERY_FRAME, BLAZEFACE, DAEMON, PEER)
+BLAZEFACE, EITHER = "fer-edge --detector blazeface", "fer-edge --detector haar+blazeface"
+SYSTEMS = (DEFAULT, EVERY_FRAME, BLAZEFACE, EITHER, DAEMON, PEER)
 # The settings each fer-edge system runs with, on top of the defaults.
-SETTINGS = {DEFAULT: {}, EVERY_FRAME: {"detect_every": 1}, BLAZEFACE: {"detector": "blazeface"}}
+SETTINGS = {DEFAULT: {}, EVERY_FRAME: {"detect_every": 1}, BLAZEFACE: {"detector": "blazeface"},
+            EITHER: {"detector": "haar+blazeface"}}
 
 
 def _fer_edge(video: Path, model: str, system: str):
