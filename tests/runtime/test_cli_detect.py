@@ -177,7 +177,8 @@ def test_detection_schedule_options_are_in_help_with_their_defaults(capsys):
 
 
 @pytest.mark.parametrize("flag, value", [("--cut-below", "1.5"), ("--motion", "-1"), ("--follow-score", "1"),
-                                         ("--confirm-score", "-2")])
+                                         ("--confirm-score", "-2"), ("--threads", "0"), ("--smoothing", "-1"),
+                                         ("--blazeface-tile", "0.05"), ("--detector", "dnn")])
 def test_detection_schedule_options_out_of_bounds_are_refused(flag, value, model, capsys):
     assert main(["detect", "--model", str(model), flag, value, "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
@@ -227,3 +228,10 @@ def test_a_reader_that_goes_away_stops_detect_quietly():
                           shell=True, capture_output=True, text=True, timeout=120)
     assert len(proc.stdout.splitlines()) == 2
     assert "Broken pipe" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
+
+
+def test_an_empty_default_is_shown_as_such_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default '')" in text and "(default )" not in text
