@@ -54,3 +54,35 @@ def test_motion_off_and_bad_settings():
     assert change.update(255 - still).cut
     with pytest.raises(ValueError, match="cut_below"):
         ChangeDetector(cut_below=1.5)
+
+
+@pytest.mark.parametrize("cut_below, motion", [(-1.01, 0.25), (1.01, 0.25), (0.6, -0.01)])
+def test_settings_just_past_their_bounds_are_refused(cut_below, motion):
+    with pytest.raises(ValueError, match="bad change settings"):
+        ChangeDetector(cut_below=cut_below, motion=motion)
+    ChangeDetector(cut_below=max(-1.0, min(1.0, cut_below)), motion=max(0.0, motion))  # the bound itself is fine
+
+
+def test_only_a_fifth_of_a_face_around_it_is_left_out_of_motion():
+    """Motion one face-width beside a tracked face is something else (a second person): it is looked at."""
+    change = ChangeDetector()
+    still = scene(5)
+    face = Box(200, 180, 100, 100)
+    beside = still.copy()
+    beside[180:280, 330:430] = 255 - beside[180:280, 330:430]  # 30 px right of the face: outside its 20 % margin
+    change.update(noisy(still, 0), [face])
+    found = change.update(noisy(beside, 1), [face]).moving
+    assert found is not None and found.overlap(Box(330, 180, 100, 100)) > 0.6
+
+
+def test_a_tracked_face_that_turns_bright_is_no_cut_and_no_motion():
+    """Both thumbnails are normalised over the same cells, the picture outside the tracked faces: a face that
+    flares (a lamp on it, a white shirt lifted into it) changes neither statistic."""
+    change = ChangeDetector()
+    still = scene(6)
+    face = Box(240, 160, 200, 200)
+    dark, bright = still.copy(), still.copy()
+    dark[160:360, 240:440] = 0
+    bright[160:360, 240:440] = 255
+    change.update(noisy(dark, 0), [face])
+    assert change.update(noisy(bright, 1), [face]) == Change(False, None)
