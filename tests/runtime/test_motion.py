@@ -86,3 +86,14 @@ def test_a_tracked_face_that_turns_bright_is_no_cut_and_no_motion():
     bright[160:360, 240:440] = 255
     change.update(noisy(dark, 0), [face])
     assert change.update(noisy(bright, 1), [face]) == Change(False, None)
+
+
+def test_when_tracked_faces_fill_the_picture_nothing_is_judged():
+    """A close-up: under a tenth of the picture is background, too little to call a cut or motion, whatever it does."""
+    change = ChangeDetector()
+    a, b = scene(7), scene(8)
+    faces = [Box(0, 0, 640, 230), Box(0, 230, 640, 250)]
+    change.update(noisy(a, 0), faces)
+    assert change.update(noisy(b, 1), faces) == Change(False, None)  # a different picture, but only behind faces
+    change.update(noisy(a, 2))
+    assert change.update(noisy(b, 3)).cut is True  # without the faces, the same change is a cut
