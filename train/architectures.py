@@ -74,6 +74,13 @@ def fer_vgg_slim(num_classes: int = 7, size: int = 48) -> keras.Model:
     return _vgg(num_classes, size, (24, 48, 96, 192), "fer_vgg_slim")
 
 
+def fer_vgg_lean(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """fer_vgg_slim with 16 channels in its 48x48 stage (16-48-96-192): ~58 M multiply-adds. That stage holds
+    a fifth of the multiply-adds but more of the int8 time (the largest activations); at 16 channels a face costs
+    0.85x fer_vgg_slim's time. Meant to start from a trained fer_vgg_slim (or fer_vgg) pruned into it with --init."""
+    return _vgg(num_classes, size, (16, 48, 96, 192), "fer_vgg_lean")
+
+
 def _separable(x, filters: int, stride: int = 1):
     """Depthwise 3x3 then pointwise 1x1, each with BN and ReLU (the MobileNet v1 block)."""
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
@@ -203,6 +210,8 @@ ARCHITECTURES: dict[str, Arch] = {
         Arch("fer_vgg", fer_vgg, 48, "default: VGG-style 4x2 conv 32-256, BN, FC 256 (~1.8 M params)"),
         Arch("fer_vgg_slim", fer_vgg_slim, 48, "fer_vgg at 3/4 of the channels (24-192), ~67 M MAC; "
              "prune a trained fer_vgg into it with --init"),
+        Arch("fer_vgg_lean", fer_vgg_lean, 48, "fer_vgg_slim with 16 channels at 48x48 (16-192), ~58 M MAC; "
+             "prune a trained fer_vgg_slim into it with --init"),
         Arch("keras_example_cnn", keras_example_cnn, 48, "seed (a): 4 conv + Dense 1024, Adam 1e-4",
              optimizer="adam", learning_rate=1e-4),
         Arch("shallow_cnn", shallow_cnn, 48, "seed (b): 2 conv blocks (32, 64) + FC 512"),
