@@ -21,8 +21,8 @@ from train.env import tensorflow_env
 
 BAD_INPUT = 2
 GATE_FAILED = 1
-# 350 FER2013 val faces kept in the repository: `convert` shows parity on them when no --parity-data is given.
-VAL_SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "val_sample"
+# 350 FER2013 val faces shipped with convert: `convert` shows parity on them when no --parity-data is given.
+VAL_SAMPLE = Path(__file__).resolve().parent / "val_sample"
 
 
 def _exit_note(gate: str) -> str:
@@ -207,7 +207,7 @@ def cmd_convert(args) -> int:
     if report is not None:
         text = format_report(report, Path(args.model).name, out.name)
         if not args.parity_data:
-            print(f"parity on the in-repo sample {VAL_SAMPLE.relative_to(VAL_SAMPLE.parents[2])} ({report.n} FER2013 "
+            print(f"parity on the in-repo sample {VAL_SAMPLE.relative_to(VAL_SAMPLE.parents[1])} ({report.n} FER2013 "
                   "val faces; shown, not gated or recorded: --parity-data DATA for that):")
             text = text.rsplit("\n", 1)[0]  # no PASS/FAIL verdict where nothing is gated
         print(text)
@@ -295,7 +295,7 @@ def register(sub) -> None:
                     help="folder of calibration faces for --int8 (default calibration_data/)")
     cv.add_argument("--parity-data", metavar="DATA", help="after converting, compare with the float model on "
                     "these labelled faces, gate on --max-drop and record the figures in the metadata (default: "
-                    "compare on the in-repo tests/data/val_sample and only show the figures)")
+                    "compare on the in-repo convert/val_sample and only show the figures)")
     cv.add_argument("--parity-split", metavar="SPLIT", help="split of --parity-data (default val when present)")
     cv.add_argument("--format", choices=FORMATS, help="force the --parity-data format")
     cv.add_argument("--skip-bad", action="store_true", help="skip bad --parity-data records instead of failing")

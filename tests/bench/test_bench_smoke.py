@@ -16,7 +16,7 @@ import pytest
 from bench.peer import INSTALL, find
 
 REPO = Path(__file__).resolve().parents[2]
-VAL_SAMPLE = REPO / "tests" / "data" / "val_sample"
+VAL_SAMPLE = REPO / "convert" / "val_sample"
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Regenerates edge_runtime/samples/faces.mp4, the bundled sample `fer-edge detect` runs on by default.
 
-Three frontal FER2013 PublicTest faces from tests/data/val_sample (happy, surprise, neutral),
+Three frontal FER2013 PublicTest faces from convert/val_sample (happy, surprise, neutral),
 upscaled and feathered into a 640x480 scene, moving; faces.json beside it holds the true boxes.
 Run from the repository root: python tests/data/make_sample_video.py
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.scenes import SceneOptions, is_frontal, read_faces, write_video
 from edge_runtime.detector import HaarDetector
 
-SAMPLE = Path("tests/data/val_sample")
+SAMPLE = Path("convert/val_sample")
 OUT = Path("edge_runtime/samples/faces.mp4")
 OPTIONS = SceneOptions(frames=90, sizes=(110, 150), seed=3)
 

@@ -1,4 +1,4 @@
-"""Regenerates tests/data/val_sample: a stratified sample of FER2013 PublicTest (val) faces
+"""Regenerates convert/val_sample: a stratified sample of FER2013 PublicTest (val) faces
 (each class in its val proportion).
 
 The shipped models are checked on it in CI as a guard against preprocessing and label
@@ -18,7 +18,7 @@ MIN_PER_CLASS = 6  # disgust is 1.6 % of val; keep enough of it to notice a brok
 SEED = 0
 
 
-def main(val_root: str, out: str = "tests/data/val_sample") -> None:
+def main(val_root: str, out: str = "convert/val_sample") -> None:
     out_dir = Path(out)
     shutil.rmtree(out_dir, ignore_errors=True)
     rng = np.random.default_rng(SEED)

@@ -15,7 +15,7 @@ from edge_runtime.detector import HaarDetector, HaarOptions
 from edge_runtime.pipeline import Pipeline, PipelineOptions
 from edge_runtime.sources import VideoSource
 
-VAL_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "val_sample"
+VAL_SAMPLE = Path(__file__).resolve().parents[2] / "convert" / "val_sample"
 OPTIONS = DynamicOptions(slide=20.0, seed=1)
 HIDDEN = (16, 22)
 SCENES = [
@@ -38,7 +38,7 @@ def faces():
             found.append(face)
             if len(found) == 5:
                 return found
-    raise AssertionError("too few frontal faces in tests/data/val_sample")
+    raise AssertionError("too few frontal faces in convert/val_sample")
 
 
 @pytest.fixture(scope="module")

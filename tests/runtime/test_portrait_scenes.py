@@ -15,7 +15,7 @@ from bench.dynamic_scenes import Actor, DynamicOptions, Scene, read_portraits, r
 from bench.scenes import SceneFace
 from edge_runtime.boxes import Box
 
-VAL_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "val_sample"
+VAL_SAMPLE = Path(__file__).resolve().parents[2] / "convert" / "val_sample"
 QUIET = DynamicOptions(noise=0.0, flicker=0.0)
 
 
