@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_runtime.interpreter import is_edgetpu_model
-from edge_runtime.metadata import read_metadata, sha256_file, sidecar_path, write_json_atomic
+from edge_runtime.metadata import read_metadata, sha256_file, sidecar_path
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,13 @@ def presets(runs_dir: Path, shipped_entries: list[ModelEntry]) -> list[ModelEntr
 
 
 def float32_tflite(keras_entry: ModelEntry, entries: list[ModelEntry], workdir: Path) -> ModelEntry:
-    """A float32 TFLite build of a Keras model: the shipped one if there is one, else converted now
-    (with the Keras model's card beside it, so the runtime's Classifier can load it)."""
+    """A float32 TFLite build of a Keras model: the shipped one if there is one, else built now by convert's
+    one model-file builder (with its full card, as `fer-edge convert` writes it)."""
     for e in entries:
         if e.family == keras_entry.family and e.kind == "float32":
             return e
-    from convert.tflite import load_source, to_tflite
+    from convert.build import build_model_file
 
-    path = workdir / f"{keras_entry.family}_float32.tflite"
-    path.write_bytes(to_tflite(load_source(keras_entry.path), "float32"))
-    card = read_metadata(keras_entry.path)
-    write_json_atomic(sidecar_path(path), {k: card[k] for k in ("name", "labels", "preprocessing") if k in card})
+    path = build_model_file(keras_entry.path, workdir / f"{keras_entry.family}_float32.tflite", "float32").path
     return ModelEntry(f"{path.name} (converted now)", path, "float32", "shipped", keras_entry.family)
 

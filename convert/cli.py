@@ -15,7 +15,6 @@ from pathlib import Path
 
 from edge_runtime.cli_helpers import Bounded, CommandError, add_command
 from edge_runtime.errors import FerEdgeError
-from edge_runtime.metadata import sha256_file, sidecar_path, write_json_atomic
 from train.data import FORMATS, load_dataset
 from train.env import tensorflow_env
 
@@ -153,8 +152,7 @@ def _check_convert_args(args) -> str:
 def cmd_convert(args) -> int:
     from convert import calibration as cal
     from convert import edgetpu, tflite
-    from convert.parity import format_report
-    from convert.staging import Staging
+    from convert.build import build_model_file
 
     precision = _check_convert_args(args)
     tensorflow_env()
@@ -169,41 +167,44 @@ def cmd_convert(args) -> int:
             raise CommandError(str(exc), BAD_INPUT) from exc
     try:
         source = tflite.load_source(args.model)
-        size = source.preprocessing.size
-        calibration = cal.load(args.calibration, size) if precision == "int8" else None
+        calibration = cal.load(args.calibration, source.preprocessing.size) if precision == "int8" else None
         if calibration is not None:
             tflite.check_input_range(calibration)
     except FerEdgeError as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
-    parity_faces = None
-    if args.parity_data:
-        split_name, parity_faces = _labelled_split(args.parity_data, args.format, args.parity_split, size,
-                                                   args.skip_bad)
-    elif VAL_SAMPLE.is_dir():
-        # Shown, not gated or recorded: 350 faces are a check on the conversion, not the model's figures.
-        _, parity_faces = _labelled_split(str(VAL_SAMPLE), None, None, size, False)
+    parity = _parity_faces(args, source.preprocessing.size)
     out = Path(args.out) if args.out else tflite.default_output(args.model, precision)
-    report = None
-    with Staging(out.parent) as staging:
-        staged = staging.path(out.name)
-        try:
-            content = tflite.to_tflite(source, precision, io=args.io, calibration=calibration)
-            meta = tflite.write_model(content, staged, source, precision, io=args.io, calibration=calibration)
-        except tflite.ConversionError as exc:
-            raise CommandError(str(exc), BAD_INPUT) from exc
-        names = [out.name, sidecar_path(out.name).name]
-        if parity_faces is not None:
-            report = _compare(source, _open_model(staged, "converted"), parity_faces, args.max_drop)
-        if args.parity_data:
-            meta["parity"] = {"data": args.parity_data, "split": split_name, **report.to_dict()}
-            write_json_atomic(sidecar_path(staged), meta)
-        if compiler:
-            names += _edgetpu_build(compiler, source, calibration, staging, out, args.io)
-        published = staging.publish(*names)
+    try:
+        built = build_model_file(source, out, precision, io=args.io, calibration=calibration, parity=parity,
+                                 edgetpu_compiler=compiler)
+    except FerEdgeError as exc:
+        raise CommandError(str(exc), BAD_INPUT) from exc
+    return _print_built(built, args, precision, out)
+
+
+def _parity_faces(args, size: int):
+    """--parity-data's faces (gated, recorded in the card), else the shipped sample's (shown only), else None."""
+    from convert.build import Parity
+
+    if args.parity_data:
+        split_name, faces = _labelled_split(args.parity_data, args.format, args.parity_split, size, args.skip_bad)
+        return Parity(faces.images, faces.labels, args.max_drop, {"data": args.parity_data, "split": split_name})
+    if VAL_SAMPLE.is_dir():
+        # Shown, not gated or recorded: 350 faces are a check on the conversion, not the model's figures.
+        _, faces = _labelled_split(str(VAL_SAMPLE), None, None, size, False)
+        return Parity(faces.images, faces.labels, args.max_drop)
+    return None
+
+
+def _print_built(built, args, precision: str, out: Path) -> int:
+    """The summary and the parity report of `convert`; its exit status."""
+    from convert.parity import format_report
+
     kind = f"{precision} ({args.io} I/O)" if precision == "int8" else precision
-    print(f"{published[0]}: {kind}, {meta['size_bytes'] / 1e6:.2f} MB; metadata in {published[1]}")
-    if len(published) > 2:
-        print(f"{published[2]}: Edge TPU build; metadata in {published[3]}")
+    print(f"{built.paths[0]}: {kind}, {built.meta['size_bytes'] / 1e6:.2f} MB; metadata in {built.paths[1]}")
+    if len(built.paths) > 2:
+        print(f"{built.paths[2]}: Edge TPU build; metadata in {built.paths[3]}")
+    report = built.report
     if report is not None:
         text = format_report(report, Path(args.model).name, out.name)
         if not args.parity_data:
@@ -216,33 +217,6 @@ def cmd_convert(args) -> int:
                   file=sys.stderr)
             return GATE_FAILED
     return 0
-
-
-def _edgetpu_build(compiler, source, calibration, staging, out: Path, io: str) -> list[str]:
-    """A static batch-1 int8 build (the Edge TPU needs static shapes), checked and compiled; staged names."""
-    from convert import edgetpu, tflite
-
-    static = staging.path(f"edgetpu/{out.name}")
-    try:
-        content = tflite.to_tflite(source, "int8", io=io, calibration=calibration, batch_size=1)
-        meta = tflite.write_model(content, static, source, "int8", io=io, calibration=calibration, batch_size=1)
-    except tflite.ConversionError as exc:
-        raise CommandError(str(exc), BAD_INPUT) from exc
-    check = edgetpu.check(static)
-    for op in check.cpu_ops:
-        print(f"Edge TPU: op {op.index} {op.name} will run on the CPU: {op.reason}", file=sys.stderr)
-    try:
-        compiled, compiler_report = edgetpu.compile_model(compiler, static, static.parent)
-    except edgetpu.EdgeTpuBuildError as exc:
-        raise CommandError(str(exc), BAD_INPUT) from exc
-    static_sha256 = meta["sha256"]
-    meta.update(name=compiled.stem, sha256=sha256_file(compiled), size_bytes=compiled.stat().st_size,
-                edgetpu={"compiler": compiler_report.splitlines()[0] if compiler_report else "",
-                         "compiler_report": compiler_report, "check": check.to_dict(),
-                         "compiler_input_sha256": static_sha256})
-    write_json_atomic(sidecar_path(compiled), meta)
-    rel = compiled.relative_to(staging.dir).as_posix()
-    return [rel, sidecar_path(rel).as_posix()]
 
 
 def cmd_edgetpu_check(args) -> int:
