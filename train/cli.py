@@ -150,6 +150,15 @@ def cmd_verifier_train(args) -> int:
 
 
 def register(sub) -> None:
+    add_data_command(sub)
+    add_train_command(sub)
+    add_evaluate_command(sub)
+    add_predict_command(sub)
+    add_publish_command(sub)
+    add_verifier_command(sub)
+
+
+def add_data_command(sub) -> None:
     data = add_command(sub, "data", help="Inspect FER2013 data in any supported form.",
                        example="fer-edge data stats ../shared/fer2013")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -162,14 +171,30 @@ def register(sub) -> None:
     stats.add_argument("--json", action="store_true", help="one JSON object on stdout")
     stats.set_defaults(func=cmd_data_stats)
 
-    from train.augment import AUGMENTS
-    from train.trainer import PRECISIONS, TrainConfig
+
+def add_train_command(sub) -> None:
+    from train.trainer import TrainConfig
 
     d = TrainConfig()
     tr = add_command(sub, "train", help="Train a float Keras model on FER2013 and write its report.",
                      example="fer-edge train --data ../shared/fer2013 --epochs 40 --out runs/fer_vgg")
     _data_args(tr)
     tr.add_argument("--arch", default=d.arch, help=f"network preset (default {d.arch}; see README)")
+    _optimiser_args(tr, d)
+    _regularisation_args(tr, d)
+    _teacher_args(tr, d)
+    tr.add_argument("--seed", action=Bounded, low=0, default=d.seed,
+                    help="random seed for initialisation, shuffling and augmentation (default %(default)s)")
+    tr.add_argument("--max-steps", action=Bounded, low=1, help="cap steps per epoch (smoke runs)")
+    tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")
+    tr.add_argument("--out", default="runs/train", help="output folder for model.keras, model.json and report/ "
+                    "(default %(default)s)")
+    tr.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    tr.set_defaults(func=cmd_train)
+
+
+def _optimiser_args(tr: argparse.ArgumentParser, d) -> None:
+    """`train`: epochs, batch, optimiser and learning-rate schedule."""
     tr.add_argument("--epochs", action=Bounded, low=1, default=d.epochs, help="passes over the training split "
                     "(default %(default)s)")
     tr.add_argument("--batch-size", action=Bounded, low=1, default=d.batch_size, help="faces per training step "
@@ -184,6 +209,12 @@ def register(sub) -> None:
                     help="epochs of linear warm-up to the peak learning rate (default %(default)s)")
     tr.add_argument("--schedule", choices=("cosine", "onecycle", "constant"), default=d.schedule,
                     help="learning-rate schedule after the warm-up (default %(default)s)")
+
+
+def _regularisation_args(tr: argparse.ArgumentParser, d) -> None:
+    """`train`: label smoothing, class weights, early stopping, the starting weights, augmentation."""
+    from train.augment import AUGMENTS
+
     tr.add_argument("--label-smoothing", action=Bounded, kind=float, low=0, below=1, default=d.label_smoothing,
                     help="share of each target moved evenly onto the other classes (default %(default)s)")
     tr.add_argument("--class-weight", choices=("none", "balanced", "sqrt"), default=d.class_weight,
@@ -197,6 +228,12 @@ def register(sub) -> None:
                     "robust = wider geometry plus blur, noise, JPEG, dim/uneven light, low resolution or "
                     "overexposure on half the faces (what `evaluate --robustness` measures)")
     tr.add_argument("--no-augment", action="store_true", help="same as --augment none")
+
+
+def _teacher_args(tr: argparse.ArgumentParser, d) -> None:
+    """`train`: distillation and compute precision."""
+    from train.trainer import PRECISIONS
+
     tr.add_argument("--teacher", metavar="MODEL", action="append",
                     help="distil from this trained model (.keras or .tflite): targets mix the labels with its "
                     "probabilities on each training face; give it more than once for an ensemble (averaged)")
@@ -205,15 +242,9 @@ def register(sub) -> None:
     tr.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                     help="mixed_bfloat16: bfloat16 compute, float32 weights (faster on CPUs with AVX512_BF16); "
                     "the saved model is float32 either way")
-    tr.add_argument("--seed", action=Bounded, low=0, default=d.seed,
-                    help="random seed for initialisation, shuffling and augmentation (default %(default)s)")
-    tr.add_argument("--max-steps", action=Bounded, low=1, help="cap steps per epoch (smoke runs)")
-    tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")
-    tr.add_argument("--out", default="runs/train", help="output folder for model.keras, model.json and report/ "
-                    "(default %(default)s)")
-    tr.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
-    tr.set_defaults(func=cmd_train)
 
+
+def add_evaluate_command(sub) -> None:
     ev = add_command(sub, "evaluate", help="Accuracy, macro-F1, per-class metrics and confusion of a .keras or "
                      ".tflite model on labelled faces; on a pixels-only CSV, writes a Kaggle-style submission.",
                      example="fer-edge evaluate --model models/fer_cnn_int8.tflite --data ../shared/fer2013 "
@@ -231,6 +262,8 @@ def register(sub) -> None:
     ev.add_argument("--submission", metavar="CSV", help="predict mode output (default submission.csv)")
     ev.set_defaults(func=cmd_evaluate)
 
+
+def add_predict_command(sub) -> None:
     pr = add_command(sub, "predict", help="Print emotion probabilities for already-cropped face images.",
                      example="fer-edge predict --model models/fer_cnn_int8.tflite face1.png face2.jpg")
     pr.add_argument("images", nargs="+", help="face images (any size or colour; the whole image is the face)")
@@ -242,6 +275,8 @@ def register(sub) -> None:
                     help="TFLite interpreter threads (default: the runtime's choice; no effect on .keras models)")
     pr.set_defaults(func=cmd_predict)
 
+
+def add_publish_command(sub) -> None:
     pu = add_command(sub, "publish", help="Ship a finished training run: models/NAME.keras, its model card "
                      "NAME.json and the report pictures.",
                      example="fer-edge publish runs/fer_vgg --name fer_cnn")
@@ -251,6 +286,8 @@ def register(sub) -> None:
     pu.add_argument("--models", default="models", help="where shipped models live (default models/)")
     pu.set_defaults(func=cmd_publish)
 
+
+def add_verifier_command(sub) -> None:
     from train.verifier import VerifierConfig
 
     v = VerifierConfig()
