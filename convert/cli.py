@@ -1,4 +1,5 @@
-"""Workstation commands: `convert`, `calibration build`, `parity`, `edgetpu check` (need the [train] extra).
+"""Workstation commands: `convert`, `calibration build`, `parity`, `edgetpu check` and, as its own group,
+`verifier train` (need the [train] extra).
 
 Exit status: 0 done, 1 the model failed a gate (parity drop, Edge TPU check), 2 bad input or a
 failed step (nothing is written then).
@@ -219,6 +220,36 @@ def _print_built(built, args, precision: str, out: Path) -> int:
     return 0
 
 
+def cmd_verifier_train(args) -> int:
+    import numpy as np
+
+    from convert.verifier import build_verifier
+    from train.data import DataError
+    from train.env import command_line, load_for_command, need_train_extra
+    from train.verifier import VerifierConfig
+
+    tensorflow_env()
+    need_train_extra()
+    ds = load_for_command(args.data, args.format, args.skip_bad)
+    try:
+        faces = ds.split("train").images
+        val = ds.split(args.val_split).images if args.val_split in ds.splits else None
+    except DataError as exc:
+        raise CommandError(str(exc)) from exc
+    if args.faces:
+        faces = faces[np.random.default_rng(args.seed).permutation(len(faces))[: args.faces]]
+    cfg = VerifierConfig(epochs=args.epochs, seed=args.seed, threshold=args.threshold, wild=args.wild or "")
+    try:
+        figures = build_verifier(faces, val, Path(args.out), cfg, command=command_line(), data_path=args.data,
+                                 verbose=1 if sys.stderr.isatty() else 2)
+    except (RuntimeError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"{Path(args.out) / 'face_verifier_int8.tflite'}: int8 face verifier, its figures (crops it did not "
+          f"train on; FER2013 {args.val_split} faces):")
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
 def cmd_edgetpu_check(args) -> int:
     from convert import edgetpu
 
@@ -323,3 +354,30 @@ def register(sub) -> None:
     chk.add_argument("model", help=".tflite model")
     chk.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     chk.set_defaults(func=cmd_edgetpu_check)
+
+
+def register_verifier(sub) -> None:
+    """`fer-edge verifier train`: trained by train.verifier, built to int8 here (its own command group, so it
+    keeps its place after train's commands in --help)."""
+    from train.env import data_args
+    from train.verifier import VerifierConfig
+
+    v = VerifierConfig()
+    ver = add_command(sub, "verifier", help="The face verifier that vets each new Haar detection.",
+                      example="fer-edge verifier train --data ../shared/fer2013 --out runs/verifier")
+    ver_sub = ver.add_subparsers(dest="verifier_command", metavar="ACTION", required=True)
+    vt = add_command(ver_sub, "train", help="Train the face / not-face CNN on FER2013 train faces and the windows the "
+                     "cascade accepts on generated backdrops, convert it to int8 and measure it.",
+                     example="fer-edge verifier train --data ../shared/fer2013 --out runs/verifier")
+    data_args(vt)
+    vt.add_argument("--out", required=True, help="folder for face_verifier.keras and face_verifier_int8.tflite")
+    vt.add_argument("--faces", action=Bounded, low=0, default=0, help="use this many train faces (default 0: all)")
+    vt.add_argument("--epochs", action=Bounded, low=1, default=v.epochs, help=f"default {v.epochs}")
+    vt.add_argument("--threshold", action=Bounded, kind=float, low=0, high=1, default=v.threshold,
+                    help=f"P(face) a detection needs, recorded in the metadata and measured (default {v.threshold})")
+    vt.add_argument("--val-split", default="val", help="faces of unseen people to measure on (default val)")
+    vt.add_argument("--seed", action=Bounded, low=0, default=v.seed,
+                    help="random seed for the backdrops, shuffling and initialisation (default %(default)s)")
+    vt.add_argument("--wild", metavar="FOLDER", help="real photographs in one folder per class (../shared/wild_dev): "
+                    "the faces and non-faces of one half of its people are trained on, the other half measured")
+    vt.set_defaults(func=cmd_verifier_train)

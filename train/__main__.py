@@ -1,6 +1,7 @@
 """`python -m train COMMAND ...`: the workstation commands (`train`, `evaluate`, `data stats`, `publish`, ...)
 from a source tree that was not pip-installed, where the `fer-edge` console script and its entry points do
-not exist: a lent GPU machine (train/gpu_run.sh), a checkout used in place. Same options as `fer-edge`."""
+not exist: a lent GPU machine (train/gpu_run.sh), a checkout used in place. Same options as `fer-edge`.
+`verifier train` is not here: convert builds its int8 file (`python -m edge_runtime.cli verifier train` runs it)."""
 
 from __future__ import annotations
 

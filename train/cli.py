@@ -1,25 +1,16 @@
-"""Workstation commands: `data stats`, `train`, `evaluate`, `predict`, `publish`, `verifier train` (need the
-[train] extra)."""
+"""Workstation commands: `data stats`, `train`, `evaluate`, `predict`, `publish` (need the [train] extra).
+`verifier train` trains here too but builds its int8 file with convert, so it registers from convert/cli.py."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from edge_runtime.cli_helpers import Bounded, CommandError, add_command
 from train.data import FORMATS, DataError
-from train.env import load_for_command, need_train_extra, tensorflow_env
-
-
-def _data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--data", required=required, help="FER2013: Kaggle CSV, binary records or image folders")
-    p.add_argument("--format", choices=FORMATS, help="force the data format (default: detected from the path)")
-    p.add_argument("--skip-bad", action="store_true", help="skip bad records (counted and listed) instead of failing")
+from train.env import command_line, data_args, load_for_command, need_train_extra, tensorflow_env
 
 
 def cmd_data_stats(args) -> int:
@@ -39,11 +30,6 @@ def cmd_data_stats(args) -> int:
     if ds.skipped:
         print(f"skipped: {len(ds.skipped)}")
     return 0
-
-
-def _command_line() -> str:
-    """This command as typed, for the record a run leaves."""
-    return "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
 
 
 def _resume_hint(command: str, out: Path) -> str:
@@ -82,7 +68,7 @@ def cmd_train(args) -> int:
         distill=args.distill, init=args.init, precision=args.precision,
         augment=AUGMENTS["none" if args.no_augment else args.augment],
     )
-    command = _command_line()
+    command = command_line()
     try:
         meta = train(tr, va, cfg, Path(args.out), resume=args.resume, command=command, data_path=args.data,
                      verbose=1 if sys.stderr.isatty() else 2)
@@ -124,38 +110,12 @@ def cmd_publish(args) -> int:
     return 0
 
 
-def cmd_verifier_train(args) -> int:
-    tensorflow_env()
-    need_train_extra()
-    from train.verifier import VerifierConfig, train_verifier
-
-    ds = load_for_command(args.data, args.format, args.skip_bad)
-    try:
-        faces = ds.split("train").images
-        val = ds.split(args.val_split).images if args.val_split in ds.splits else None
-    except DataError as exc:
-        raise CommandError(str(exc)) from exc
-    if args.faces:
-        faces = faces[np.random.default_rng(args.seed).permutation(len(faces))[: args.faces]]
-    cfg = VerifierConfig(epochs=args.epochs, seed=args.seed, threshold=args.threshold, wild=args.wild or "")
-    try:
-        figures = train_verifier(faces, val, Path(args.out), cfg, command=_command_line(), data_path=args.data,
-                                 verbose=1 if sys.stderr.isatty() else 2)
-    except (RuntimeError, ValueError) as exc:
-        raise CommandError(str(exc)) from exc
-    print(f"{Path(args.out) / 'face_verifier_int8.tflite'}: int8 face verifier, its figures (crops it did not "
-          f"train on; FER2013 {args.val_split} faces):")
-    print(json.dumps(figures, indent=2))
-    return 0
-
-
 def register(sub) -> None:
     add_data_command(sub)
     add_train_command(sub)
     add_evaluate_command(sub)
     add_predict_command(sub)
     add_publish_command(sub)
-    add_verifier_command(sub)
 
 
 def add_data_command(sub) -> None:
@@ -178,7 +138,7 @@ def add_train_command(sub) -> None:
     d = TrainConfig()
     tr = add_command(sub, "train", help="Train a float Keras model on FER2013 and write its report.",
                      example="fer-edge train --data ../shared/fer2013 --epochs 40 --out runs/fer_vgg")
-    _data_args(tr)
+    data_args(tr)
     tr.add_argument("--arch", default=d.arch, help=f"network preset (default {d.arch}; see README)")
     _optimiser_args(tr, d)
     _regularisation_args(tr, d)
@@ -250,7 +210,7 @@ def add_evaluate_command(sub) -> None:
                      example="fer-edge evaluate --model models/fer_cnn_int8.tflite --data ../shared/fer2013 "
                      "--split val --report runs/eval")
     ev.add_argument("--model", required=True, help=".keras or .tflite model (metadata .json beside it)")
-    _data_args(ev)
+    data_args(ev)
     ev.add_argument("--split", help="train, val or test (default: val when present)")
     ev.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     ev.add_argument("--report", metavar="DIR", help="write metrics.json, confusion_matrix.png (+ learning curves)")
@@ -285,27 +245,3 @@ def add_publish_command(sub) -> None:
                     "model card NAME.json, replacing those of the same name (default %(default)s)")
     pu.add_argument("--models", default="models", help="where shipped models live (default models/)")
     pu.set_defaults(func=cmd_publish)
-
-
-def add_verifier_command(sub) -> None:
-    from train.verifier import VerifierConfig
-
-    v = VerifierConfig()
-    ver = add_command(sub, "verifier", help="The face verifier that vets each new Haar detection.",
-                      example="fer-edge verifier train --data ../shared/fer2013 --out runs/verifier")
-    ver_sub = ver.add_subparsers(dest="verifier_command", metavar="ACTION", required=True)
-    vt = add_command(ver_sub, "train", help="Train the face / not-face CNN on FER2013 train faces and the windows the "
-                     "cascade accepts on generated backdrops, convert it to int8 and measure it.",
-                     example="fer-edge verifier train --data ../shared/fer2013 --out runs/verifier")
-    _data_args(vt)
-    vt.add_argument("--out", required=True, help="folder for face_verifier.keras and face_verifier_int8.tflite")
-    vt.add_argument("--faces", action=Bounded, low=0, default=0, help="use this many train faces (default 0: all)")
-    vt.add_argument("--epochs", action=Bounded, low=1, default=v.epochs, help=f"default {v.epochs}")
-    vt.add_argument("--threshold", action=Bounded, kind=float, low=0, high=1, default=v.threshold,
-                    help=f"P(face) a detection needs, recorded in the metadata and measured (default {v.threshold})")
-    vt.add_argument("--val-split", default="val", help="faces of unseen people to measure on (default val)")
-    vt.add_argument("--seed", action=Bounded, low=0, default=v.seed,
-                    help="random seed for the backdrops, shuffling and initialisation (default %(default)s)")
-    vt.add_argument("--wild", metavar="FOLDER", help="real photographs in one folder per class (../shared/wild_dev): "
-                    "the faces and non-faces of one half of its people are trained on, the other half measured")
-    vt.set_defaults(func=cmd_verifier_train)

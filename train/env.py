@@ -1,16 +1,19 @@
-"""What every workstation command needs first: a quiet TensorFlow, the [train] extra, and data loaded
-with its bad records reported (CommandError on a bad path, so the CLI prints one sentence)."""
+"""What every workstation command needs first: a quiet TensorFlow, the [train] extra, the FER2013 data options
+and data loaded with its bad records reported (CommandError on a bad path, so the CLI prints one sentence),
+and the command as typed for the record a run leaves. train/cli.py and convert's `verifier train` use them."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
+import shlex
 import sys
 
 from edge_runtime.cli_helpers import CommandError
 from edge_runtime.native_stderr import captured_stderr
-from train.data import DataError, load_dataset
+from train.data import FORMATS, DataError, load_dataset
 
 
 def tensorflow_env() -> None:
@@ -44,3 +47,14 @@ def load_for_command(path: str, fmt: str | None, skip_bad: bool, size: int = 48)
         if len(ds.skipped) > 20:
             print(f"  ... and {len(ds.skipped) - 20} more", file=sys.stderr)
     return ds
+
+
+def data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--data", required=required, help="FER2013: Kaggle CSV, binary records or image folders")
+    p.add_argument("--format", choices=FORMATS, help="force the data format (default: detected from the path)")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad records (counted and listed) instead of failing")
+
+
+def command_line() -> str:
+    """This command as typed, for the record a run leaves."""
+    return "fer-edge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""

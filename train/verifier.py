@@ -1,14 +1,14 @@
 """The face verifier: a tiny CNN that says whether a crop the Haar cascade found is a face.
 
-`fer-edge verifier train` makes it from FER2013 training faces (train.verifier_data has the crops),
-converts it to full-integer int8 with the project's converter, and measures the int8 build on crops it
-did not train on and on FER2013 val faces (people it never saw). The runtime
-(edge_runtime/verifier.py) runs it once on each detection that would start a new track.
+`fer-edge verifier train` (convert/verifier.py) makes it: this module trains the float model from FER2013
+training faces (train.verifier_data has the crops) and measures a build on crops it did not train on and
+on FER2013 val faces (people it never saw); convert builds the full-integer int8 file in between. The
+runtime (edge_runtime/verifier.py) runs it once on each detection that would start a new track.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,19 +71,25 @@ def rates(p_face: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
             "non_faces_passed": float(kept[others].mean()) if others.any() else None}
 
 
-def train_verifier(train_faces: np.ndarray, val_faces: np.ndarray | None, out: Path,
-                   cfg: VerifierConfig | None = None, *, command: str = "", data_path: str = "",
-                   verbose: int = 2) -> dict:
-    """Train, save OUT/face_verifier.keras, convert OUT/face_verifier_int8.tflite; return the int8 build's figures."""
+@dataclass(frozen=True)
+class TrainedVerifier:
+    """A trained float verifier (OUT/face_verifier.keras with its card) and what its int8 build needs:
+    calibration crops that reach 255 (the exact input scale) and the crops and photographs held out to
+    measure it on."""
+
+    keras_path: Path
+    meta: dict
+    calibration_crops: np.ndarray
+    held: VerifierData
+    held_wild: tuple[np.ndarray, np.ndarray] | None  # (faces, non-faces) of the held-out people; None: no --wild
+
+
+def train_verifier(train_faces: np.ndarray, out: Path, cfg: VerifierConfig | None = None, *, command: str = "",
+                   data_path: str = "", verbose: int = 2) -> TrainedVerifier:
+    """Train and save OUT/face_verifier.keras with its card; convert's build_verifier makes the int8 file."""
     import keras
 
-    from convert import tflite
-    from convert.calibration import CalibrationSet
-    from edge_runtime.classifier import Classifier
-
     cfg = cfg or VerifierConfig()
-    # SavedModel export logs every asset it writes at INFO.
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)
     keras.utils.set_random_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     wild = held_wild = None
@@ -115,30 +121,29 @@ def train_verifier(train_faces: np.ndarray, val_faces: np.ndarray | None, out: P
                      "multiply_adds": multiply_adds(model)},
     }
     write_json_atomic(keras_path.with_suffix(".json"), meta)
-
-    source = tflite.load_source(keras_path)
     rng = np.random.default_rng(cfg.seed)
     sample = fit.crops[rng.choice(len(fit), min(600, len(fit)), replace=False)]
     sample[0] = np.clip(sample[0].astype(np.int32) * 255 // max(1, int(sample[0].max())), 0, 255)
     sample[0].flat[0] = 255  # the calibrated input range must reach 255 for the exact input scale
-    calibration = CalibrationSet(out / "calibration (generated crops)", sample, (), None)
-    int8_path = out / f"{ARCH}_int8.tflite"
-    content = tflite.to_tflite(source, "int8", io="int8", calibration=calibration)
-    int8_meta = tflite.write_model(content, int8_path, source, "int8", io="int8", calibration=calibration)
-    verifier = Classifier(int8_path, batch_size=256)
+    return TrainedVerifier(keras_path, meta, sample, held, held_wild)
+
+
+def measure(predict: Callable[[np.ndarray], np.ndarray], trained: TrainedVerifier, val_faces: np.ndarray | None,
+            threshold: float) -> dict:
+    """A build's figures at `threshold`: on the held-out crops, FER2013 val faces (people it never saw) and
+    the held-out people's photographs. predict: crops -> probabilities (e.g. the runtime's Classifier)."""
+    size = trained.meta["preprocessing"]["size"]
     face = LABELS.index(FACE)
-    figures = {"holdout": rates(verifier.predict(held.crops)[:, face], held.labels, cfg.threshold)}
+    figures = {"holdout": rates(predict(trained.held.crops)[:, face], trained.held.labels, threshold)}
     if val_faces is not None:
-        small = np.stack([preprocess_face(f, size=cfg.size) for f in val_faces])
-        figures["fer_val_faces"] = rates(verifier.predict(small)[:, face], np.ones(len(small), np.uint8),
-                                         cfg.threshold)
-    if held_wild is not None:
-        crops = np.concatenate(held_wild)
-        small = np.stack([preprocess_face(c, size=cfg.size) for c in crops])
-        labels = np.concatenate([np.ones(len(held_wild[0]), np.uint8), np.zeros(len(held_wild[1]), np.uint8)])
-        figures["wild_held_out_people"] = rates(verifier.predict(small)[:, face], labels, cfg.threshold)
-    int8_meta.update(threshold=cfg.threshold, evaluation=figures, training=meta["training"])
-    write_json_atomic(int8_path.with_suffix(".json"), int8_meta)
+        small = np.stack([preprocess_face(f, size=size) for f in val_faces])
+        figures["fer_val_faces"] = rates(predict(small)[:, face], np.ones(len(small), np.uint8), threshold)
+    if trained.held_wild is not None:
+        faces, non_faces = trained.held_wild
+        crops = np.concatenate(trained.held_wild)
+        small = np.stack([preprocess_face(c, size=size) for c in crops])
+        labels = np.concatenate([np.ones(len(faces), np.uint8), np.zeros(len(non_faces), np.uint8)])
+        figures["wild_held_out_people"] = rates(predict(small)[:, face], labels, threshold)
     return figures
 
 

@@ -1,15 +1,11 @@
-"""The face verifier's training data and its train -> int8 -> runtime path."""
+"""The face verifier's training data, model and figures (its train -> int8 -> runtime path: tests/convert)."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-import pytest
 
 from edge_runtime.detector import HaarDetector, HaarOptions
-from edge_runtime.verifier import FaceVerifier
-from train.verifier import VerifierConfig, build_model, multiply_adds, rates, train_verifier
+from train.verifier import build_model, multiply_adds, rates
 from train.verifier_data import backdrop, cascade_windows, make_verifier_data
 
 
@@ -51,19 +47,3 @@ def test_the_model_is_small():
     model = build_model(32)
     assert model.input_shape == (None, 32, 32, 1) and model.output_shape == (None, 2)
     assert 300_000 < multiply_adds(model) < 2_000_000
-
-
-@pytest.mark.slow
-def test_train_convert_and_load_in_the_runtime(val_sample, tmp_path):
-    figures = train_verifier(val_sample.images[:300], val_sample.images[300:], tmp_path,
-                             VerifierConfig(epochs=20, batch_size=32), verbose=0)
-    meta = json.loads((tmp_path / "face_verifier_int8.json").read_text())
-    assert meta["labels"] == ["not_face", "face"] and meta["precision"] == "int8"
-    assert meta["preprocessing"]["size"] == 32 and meta["threshold"] == 0.2
-    assert meta["evaluation"] == figures and figures["fer_val_faces"]["faces"] == 50
-    assert meta["training"]["multiply_adds"] > 0
-    verifier = FaceVerifier(tmp_path / "face_verifier_int8.tflite")
-    # A few epochs on 300 faces already tell a face from a flat wall.
-    faces = verifier.scores(np.hstack(list(val_sample.images[300:340])), [(48 * i, 0, 48, 48) for i in range(40)])
-    walls = verifier.scores(np.full((48, 48 * 40), 128, np.uint8), [(48 * i, 0, 48, 48) for i in range(40)])
-    assert faces.mean() > walls.mean() + 0.3
