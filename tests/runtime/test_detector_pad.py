@@ -103,6 +103,24 @@ def test_a_face_low_in_a_tall_frame_keeps_its_box():
     assert low.y + low.h > 600 and low.y >= 400
 
 
+def test_a_face_both_passes_find_takes_the_padded_pass_box():
+    # The plain pass finds this close-up too, but only with the windows the frame can hold: its box is cut short.
+    # The padded pass's box (every window size grouped) replaces it: one face, the larger box, around the other.
+    photo = cv2.cvtColor(cv2.imread(str(WILD / "Billy_Crystal_0004.jpg")), cv2.COLOR_BGR2GRAY)
+    (plain,) = PLAIN.detect(photo)
+    (padded,) = PADDED.detect(photo)
+    assert padded.w >= 1.1 * plain.w and padded.overlap(plain) >= 0.95
+    # Only the plain find of the same face is replaced: a second, smaller face in the frame keeps its plain box.
+    frame = np.full((350, 800), 128, np.uint8)
+    frame[:, :350] = photo
+    frame[120:240, 560:680] = cv2.resize(photo, (120, 120), interpolation=cv2.INTER_AREA)
+    boxes = sorted(PADDED.detect(frame), key=lambda b: b.x)
+    plain_boxes = sorted(PLAIN.detect(frame), key=lambda b: b.x)
+    assert len(boxes) == 2 and len(plain_boxes) == 2
+    assert boxes[1].as_list() == plain_boxes[1].as_list() and boxes[1].x > 500
+    assert boxes[0].w > plain_boxes[0].w and boxes[0].overlap(plain_boxes[0]) >= 0.95
+
+
 def test_region_looks_keep_to_the_sizes_asked_for_with_and_without_the_padded_pass():
     photo = cv2.cvtColor(cv2.imread(str(WILD / "Billy_Crystal_0004.jpg")), cv2.COLOR_BGR2GRAY)
     whole = Box(0, 0, photo.shape[1], photo.shape[0])
