@@ -52,6 +52,9 @@ def cmd_train(args) -> int:
         arch = get_arch(args.arch)
     except ValueError as exc:
         raise CommandError(str(exc), 2) from exc
+    if args.train_on_val and args.patience:
+        raise CommandError("--train-on-val: val selects nothing then; pass --patience 0 (and the --epochs an "
+                           "earlier run chose on val)", 2)
     ds = load_for_command(args.data, args.format, args.skip_bad, size=arch.input_size)
     try:
         tr, va = ds.split("train"), ds.split(args.val_split)
@@ -59,6 +62,13 @@ def cmd_train(args) -> int:
         raise CommandError(str(exc)) from exc
     if not (tr.labelled and va.labelled):
         raise CommandError(f"{args.data}: training needs labelled train and {args.val_split} splits")
+    if args.train_on_val:
+        import numpy as np
+
+        from train.data import Split
+
+        tr = Split(np.concatenate([tr.images, va.images]), np.concatenate([tr.labels, va.labels]),
+                   list(tr.sources) + list(va.sources))
     cfg = TrainConfig(
         arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
         learning_rate=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
@@ -67,6 +77,7 @@ def cmd_train(args) -> int:
         teacher=(args.teacher[0] if args.teacher and len(args.teacher) == 1 else args.teacher),
         distill=args.distill, init=args.init, precision=args.precision,
         augment=AUGMENTS["none" if args.no_augment else args.augment],
+        keep="last" if args.train_on_val else "best",
     )
     command = command_line()
     try:
@@ -82,7 +93,9 @@ def cmd_train(args) -> int:
     report = write_report(Path(args.out) / "model.keras", va, Path(args.out) / "report",
                           history_csv=Path(args.out) / "history.csv", split_name=args.val_split)
     print(f"model: {Path(args.out) / 'model.keras'}  val accuracy {report['accuracy']:.4f}  "
-          f"macro-F1 {report['macro_f1']:.4f}  ({meta['parameters']:,} parameters)")
+          f"macro-F1 {report['macro_f1']:.4f}  ({meta['parameters']:,} parameters)"
+          + (f"  [{args.val_split} was trained on: these figures are not a held-out measure]"
+             if args.train_on_val else ""))
     return 0
 
 
@@ -147,6 +160,10 @@ def add_train_command(sub) -> None:
                     help="random seed for initialisation, shuffling and augmentation (default %(default)s)")
     tr.add_argument("--max-steps", action=Bounded, low=1, help="cap steps per epoch (smoke runs)")
     tr.add_argument("--val-split", default="val", help="split used to select the best epoch (default val)")
+    tr.add_argument("--train-on-val", action="store_true",
+                    help="a final cycle: train on train + the --val-split faces for exactly --epochs epochs (chosen "
+                    "on val by an earlier run) and keep the last epoch; the val figures then measure faces the "
+                    "model trained on (needs --patience 0)")
     tr.add_argument("--out", default="runs/train", help="output folder for model.keras, model.json and report/ "
                     "(default %(default)s)")
     tr.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")

@@ -45,12 +45,16 @@ class TrainConfig:
     # "mixed_bfloat16" computes in bfloat16 with float32 weights (~1.25x faster on CPUs with AVX512_BF16);
     # the saved model is always rebuilt in float32, so conversion and inference never see bfloat16.
     precision: str = "float32"
+    # Which epoch becomes model.keras: "best" on val accuracy, or "last" (a final cycle on train + val, with the
+    # epoch count chosen by an earlier run: val then measures faces the model trained on and selects nothing).
+    keep: str = "best"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+KEEP = ("best", "last")
 
 
 class FaceBatches:
@@ -233,6 +237,10 @@ def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, 
 
     if cfg.precision not in PRECISIONS:
         raise ValueError(f"precision {cfg.precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if cfg.keep not in KEEP:
+        raise ValueError(f"keep {cfg.keep!r}: expected one of {', '.join(KEEP)}")
+    if cfg.keep == "last" and cfg.patience:
+        raise ValueError("keeping the last epoch needs early stopping off (patience 0): val selects nothing")
     keras.mixed_precision.set_global_policy(cfg.precision)
     try:
         return _train(train_split, val_split, cfg, out, resume=resume, command=command, data_path=data_path,
@@ -289,7 +297,7 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience))
     started = time.time()
     model.fit(seq, validation_data=val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
-    best = keras.saving.load_model(out / "best.keras")
+    best = model if cfg.keep == "last" else keras.saving.load_model(out / "best.keras")
     if cfg.precision != "float32":
         keras.mixed_precision.set_global_policy("float32")
         float_model = build_model(cfg.arch)

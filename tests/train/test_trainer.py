@@ -214,3 +214,34 @@ def test_an_unknown_precision_is_refused_before_training(splits, tmp_path):
         train(*splits, _config(precision="float16"), tmp_path / "x", verbose=0)
     assert not (tmp_path / "x").exists()
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def _smoothed_loss(model_path: Path, split: Split, smoothing: float = 0.1) -> float:
+    probs = keras.saving.load_model(model_path).predict(split.images[..., None].astype(np.float32), verbose=0)
+    targets = np.eye(len(LABELS))[split.labels] * (1 - smoothing) + smoothing / len(LABELS)
+    return float(-(targets * np.log(np.clip(probs, 1e-7, 1.0))).sum(axis=1).mean())
+
+
+def test_keep_last_saves_the_last_epoch_and_keep_best_the_best(class_coded_faces, tmp_path):
+    images, labels = class_coded_faces(64, seed=0)
+    val_images, val_labels = class_coded_faces(21, seed=1)
+    # Val labelled one class off: the better the model learns, the worse val gets, so the last epoch is not the
+    # best one on val, and the two ways of keeping an epoch save different weights.
+    wrong = Split(val_images, (val_labels + 1) % len(LABELS))
+    for keep in ("best", "last"):
+        meta = train(Split(images, labels), wrong, _config(keep=keep), tmp_path / keep, verbose=0)
+        assert meta["training"]["config"]["keep"] == keep
+    history = read_history(tmp_path / "last" / "history.csv")
+    assert history == read_history(tmp_path / "best" / "history.csv")  # the same seeded run
+    best = history["val_accuracy"].index(max(history["val_accuracy"]))
+    assert history["val_loss"][-1] > history["val_loss"][best] * 1.05
+    assert _smoothed_loss(tmp_path / "last" / "model.keras", wrong) == pytest.approx(history["val_loss"][-1], rel=1e-3)
+    assert _smoothed_loss(tmp_path / "best" / "model.keras", wrong) == pytest.approx(history["val_loss"][best],
+                                                                                     rel=1e-3)
+
+
+def test_keep_last_refuses_early_stopping_and_an_unknown_keep(splits, tmp_path):
+    with pytest.raises(ValueError, match="patience 0"):
+        train(*splits, _config(keep="last", patience=3), tmp_path / "a", verbose=0)
+    with pytest.raises(ValueError, match="keep 'first'"):
+        train(*splits, _config(keep="first"), tmp_path / "b", verbose=0)
