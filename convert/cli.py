@@ -279,7 +279,20 @@ def _data_args(p: argparse.ArgumentParser, flag: str = "--data", required: bool 
 
 
 def register(sub) -> None:
+    _add_convert(sub)
+    _add_calibration(sub)
+    _add_parity(sub)
+    _add_edgetpu(sub)
+
+
+def _max_drop(p: argparse.ArgumentParser, help_text: str) -> None:
     from convert.parity import DEFAULT_MAX_DROP_PP
+
+    p.add_argument("--max-drop", action=Bounded, kind=float, low=-100, high=100, default=DEFAULT_MAX_DROP_PP,
+                   metavar="PP", help=f"{help_text}, -100..100 (below 0 asks for a gain) (default {DEFAULT_MAX_DROP_PP})")
+
+
+def _add_convert(sub) -> None:
     from convert.tflite import IO_TYPES
 
     cv = add_command(sub, "convert", help="Convert a float .keras model to TFLite (float32 by default; --int8 "
@@ -304,13 +317,12 @@ def register(sub) -> None:
     cv.add_argument("--parity-split", metavar="SPLIT", help="split of --parity-data (default val when present)")
     cv.add_argument("--format", choices=FORMATS, help="force the --parity-data format")
     cv.add_argument("--skip-bad", action="store_true", help="skip bad --parity-data records instead of failing")
-    cv.add_argument("--max-drop", action=Bounded, kind=float, low=-100, high=100, default=DEFAULT_MAX_DROP_PP,
-                    metavar="PP",
-                    help="parity gate: largest accuracy drop in percentage points, -100..100 (below 0 asks for a gain) "
-                    f"(default {DEFAULT_MAX_DROP_PP})")
+    _max_drop(cv, "parity gate: largest accuracy drop in percentage points")
     cv.add_argument("--edgetpu", action="store_true", help="also build <out>_edgetpu.tflite with edgetpu_compiler")
     cv.set_defaults(func=cmd_convert)
 
+
+def _add_calibration(sub) -> None:
     calib = add_command(sub, "calibration", help="Make the int8 calibration set.",
                         example="fer-edge calibration build --data ../shared/fer2013/train --per-class 72 --seed 0 "
                         "--out calibration_data")
@@ -329,6 +341,8 @@ def register(sub) -> None:
     build.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     build.set_defaults(func=cmd_calibration_build)
 
+
+def _add_parity(sub) -> None:
     par = add_command(sub, "parity", help="Compare a float model with its quantised TFLite build on labelled "
                       "faces: accuracy, macro-F1, top-1 agreement, per-class deltas, probability difference.",
                       example="fer-edge parity --float models/fer_cnn.keras --quant models/fer_cnn_int8.tflite "
@@ -339,12 +353,11 @@ def register(sub) -> None:
     _data_args(par)
     par.add_argument("--split", help="split of --data (default val when present)")
     par.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    par.add_argument("--max-drop", action=Bounded, kind=float, low=-100, high=100, default=DEFAULT_MAX_DROP_PP,
-                     metavar="PP",
-                     help="largest accepted accuracy drop in percentage points, -100..100 (below 0 asks for a gain) "
-                     f"(default {DEFAULT_MAX_DROP_PP})")
+    _max_drop(par, "largest accepted accuracy drop in percentage points")
     par.set_defaults(func=cmd_parity)
 
+
+def _add_edgetpu(sub) -> None:
     tpu = add_command(sub, "edgetpu", help="Edge TPU tools.", example="fer-edge edgetpu check models/x_int8.tflite")
     tpu_sub = tpu.add_subparsers(dest="edgetpu_command", metavar="ACTION", required=True)
     chk = add_command(tpu_sub, "check", help="Static check of a .tflite: fully int8, static shapes, every op on the "
