@@ -289,7 +289,8 @@ def _max_drop(p: argparse.ArgumentParser, help_text: str) -> None:
     from convert.parity import DEFAULT_MAX_DROP_PP
 
     p.add_argument("--max-drop", action=Bounded, kind=float, low=-100, high=100, default=DEFAULT_MAX_DROP_PP,
-                   metavar="PP", help=f"{help_text}, -100..100 (below 0 asks for a gain) (default {DEFAULT_MAX_DROP_PP})")
+                   metavar="PP",
+                   help=f"{help_text}, -100..100 (below 0 asks for a gain) (default {DEFAULT_MAX_DROP_PP})")
 
 
 def _add_convert(sub) -> None:
