@@ -15,6 +15,8 @@ Haar runs with its defaults and the face verifier off, so detectors are compared
 from __future__ import annotations
 
 import argparse
+import datetime
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -24,14 +26,23 @@ import cv2
 import numpy as np
 
 from bench.scenes import background
+from bench.sections import SECTIONS, publish
 from edge_runtime.blazeface import BlazeFaceDetector, BlazeFaceOptions, Framing
 from edge_runtime.boxes import Box
 from edge_runtime.classifier import Classifier, default_model_path
-from edge_runtime.detector import HaarDetector, HaarOptions
+from edge_runtime.detector import EitherDetector
+from edge_runtime.face_path import DetectionSettings, build_detector
 from edge_runtime.labels import LABELS
 from edge_runtime.preprocess import preprocess_faces
 
 SIZES = (60, 80, 100, 130, 160, 200, 250)
+BEGIN, END = SECTIONS["detectors"]
+REPORT: list[str] = []  # every line printed, for the RESULTS.md section
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+    REPORT.append(line)
 BANDS = ((60, 80), (100, 130), (160, 250))
 WIDTH, HEIGHT = 640, 480
 
@@ -113,14 +124,14 @@ def still_photos(files, systems, raw: dict[str, BlazeFaceDetector], shipped: dic
                 if name == "short":
                     kept.append((path, h))
     total = len(files)
-    print(f"\n(a) wild_dev photos: {total}; a face found (largest face = the answer)")
+    say(f"\n(a) wild_dev photos: {total}; a face found (largest face = the answer)")
     for name, n in found.items():
-        print(f"  {name:<24} {n / total:.3f}  ({n})")
+        say(f"  {name:<24} {n / total:.3f}  ({n})")
     for name, p in pairs.items():
         if not p:
             continue
         fit = fit_framing(p)
-        print(f"  framing fit {name}: {fit} from {len(p)} padded photos where Haar and it find the same face")
+        say(f"  framing fit {name}: {fit} from {len(p)} padded photos where Haar and it find the same face")
         labels, preds = [], {"haar": [], name: [], f"{name} framed, this fit": [], f"{name} framed, shipped": []}
         for gray, h, b, ship, truth in agreed[name]:
             labels.append(truth)
@@ -129,11 +140,11 @@ def still_photos(files, systems, raw: dict[str, BlazeFaceDetector], shipped: dic
                 face = preprocess_faces(gray, [box.as_list()], size=classifier.preprocessing.size,
                                         margin=classifier.preprocessing.margin)
                 preds[key].append(int(np.argmax(classifier.predict(face)[0])))
-        print(f"  label accuracy / macro recall of {classifier.path.name} on the {len(labels)} photos where Haar "
+        say(f"  label accuracy / macro recall of {classifier.path.name} on the {len(labels)} photos where Haar "
               f"and {name} find the face:")
         for key, pred in preds.items():
             acc, macro = accuracy(pred, labels)
-            print(f"    {key + ' crop':<34} {acc:.3f} / {macro:.3f}")
+            say(f"    {key + ' crop':<34} {acc:.3f} / {macro:.3f}")
     return kept
 
 
@@ -179,14 +190,16 @@ def frames_bench(kept, systems: dict[str, Callable], faceless_frames: int, seed:
     found = {name: {side: [] for side in SIZES} for name in systems}
     false = {name: 0 for name in systems}
     times = {name: [] for name in systems}
+    cpu = {name: [] for name in systems}
     order = list(systems)
 
     def timed(gray, bgr):
         results = {}
         for name in order:  # interleaved: every detector on the same frame, in a rotating order
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             results[name] = systems[name](gray, bgr)
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
         order.append(order.pop(0))
         return results
 
@@ -200,16 +213,17 @@ def frames_bench(kept, systems: dict[str, Callable], faceless_frames: int, seed:
         frame = faceless(rng, i % 3)
         for name, boxes in timed(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), frame).items():
             false[name] += len(boxes)
-    print(f"\n(b) 640x480 frames, {len(kept)} portraits x {len(SIZES)} face sizes; {faceless_frames} frames without "
-          "a face. (c) ms per frame, one core, median (p90)")
+    say(f"\n(b) 640x480 frames, {len(kept)} portraits x {len(SIZES)} face sizes; {faceless_frames} frames without "
+          "a face. (c) ms per frame, one core: wall median (p90) / CPU median")
     head = " ".join(f"{s:>5}" for s in SIZES) + "  " + " ".join(f"{lo}-{hi:<4}" for lo, hi in BANDS)
-    print(f"  {'found rate by face side':<24} {head}  false/frame      ms")
+    say(f"  {'found rate by face side':<24} {head}  false/frame  ms wall (p90) / CPU")
     for name in systems:
         rates = [np.mean(found[name][s]) for s in SIZES]
         bands = [np.mean([v for s in SIZES if lo <= s <= hi for v in found[name][s]]) for lo, hi in BANDS]
-        ms = np.array(times[name]) * 1000
-        print(f"  {name:<24} " + " ".join(f"{r:5.2f}" for r in rates) + "  " + " ".join(f"{b:7.2f}" for b in bands)
-              + f"  {false[name] / faceless_frames:9.3f}  {np.median(ms):6.1f} ({np.percentile(ms, 90):.1f})")
+        ms, ms_cpu = np.array(times[name]) * 1000, np.array(cpu[name]) * 1000
+        say(f"  {name:<24} " + " ".join(f"{r:5.2f}" for r in rates) + "  " + " ".join(f"{b:7.2f}" for b in bands)
+              + f"  {false[name] / faceless_frames:9.3f}  {np.median(ms):6.1f} ({np.percentile(ms, 90):.1f}) / "
+            f"{np.median(ms_cpu):.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,24 +233,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--portraits", type=int, default=150, help="photos pasted into frames for (b)")
     parser.add_argument("--faceless", type=int, default=150, help="frames without a face for (b)")
     parser.add_argument("--tile", type=float, action="append", default=None,
-                        help="also short range over tiles of this fraction of the shorter side (repeatable; 0.5)")
+                        help="also short range over tiles of this fraction of the shorter side (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
+                        help="folder of RESULTS.md and detectors_results.json (default bench/)")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
-    haar = HaarDetector(HaarOptions(verify_model=""))
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    REPORT.clear()
+    haar, blaze, either = shipped("haar"), shipped("blazeface"), shipped("haar+blazeface")
     short = BlazeFaceDetector(BlazeFaceOptions(model="short"))
     full = BlazeFaceDetector(BlazeFaceOptions(model="full"))
+    short_full = EitherDetector(short, full)
     systems: dict[str, Callable] = {
         "haar": lambda g, c: haar.detect(g),
+        "blazeface": lambda g, c: blaze.detect(g),
+        "haar+blazeface": lambda g, c: either.detect(g),
         "blazeface short": lambda g, c: short.detect(g),
         "short, colour frame": lambda g, c: short.detect_bgr(c),
         "blazeface full": lambda g, c: full.detect(g),
+        "short + full": lambda g, c: short_full.detect(g),
     }
-    for tile in args.tile or (0.5,):
+    for tile in args.tile or ():
         tiled = BlazeFaceDetector(BlazeFaceOptions(model="short", tile=tile))
         systems[f"short, tiles {tile:g}"] = lambda g, c, d=tiled: d.detect(g)
-    systems["short + full"] = lambda g, c: _union(short.detect(g), full.detect(g))
-    systems["haar + short"] = lambda g, c: _union(haar.detect(g), short.detect(g))
     raw = {"short": BlazeFaceDetector(BlazeFaceOptions(model="short", fer_framing=False)),
            "full": BlazeFaceDetector(BlazeFaceOptions(model="full", fer_framing=False))}
     classifier = Classifier(default_model_path())
@@ -245,12 +265,22 @@ def main(argv: list[str] | None = None) -> int:
     portraits = [kept[i] for i in np.linspace(0, len(kept) - 1, min(args.portraits, len(kept))).astype(int)]
     if portraits or args.faceless:
         frames_bench(portraits, systems, args.faceless, args.seed)
-    return 0
+    command = shlex.join(["python", "-m", "bench.detectors", *(sys.argv[1:] if argv is None else argv)])
+    results = {"command": command, "date": started, "data": str(args.data), "report": REPORT}
+    section = (f"{BEGIN}\n## Face detectors side by side: Haar and BlazeFace\n\nWritten by `{command}` on {started}. "
+               "(a) wild_dev photos, the largest face each detector reports (face verifier off: detectors are "
+               "compared, not verifiers), the fit of BlazeFace's box to Haar's and the emotion model's labels on "
+               "each detector's crops; (b) wild_dev portraits pasted into 640x480 frames at each face side, and "
+               "frames without a face; (c) time per 640x480 frame on one core, every detector on the same frames "
+               "in a rotating order. `haar`, `blazeface` and `haar+blazeface` are the detectors `--detector` "
+               "builds (edge_runtime/face_path.py: build_detector), the others variants measured for the choice.\n\n"
+               "```\n" + "\n".join(REPORT).strip("\n") + "\n```\n" + END + "\n")
+    return publish(results, args.out, "detectors_results.json", section, BEGIN, END)
 
 
-def _union(first: list[Box], second: list[Box]) -> list[Box]:
-    """The first detector's faces, plus the second's that none of them overlaps."""
-    return first + [b for b in second if all(b.overlap(a) < 0.3 for a in first)]
+def shipped(detector: str):
+    """The detector `fer-edge detect --detector DETECTOR --verify-model ''` runs."""
+    return build_detector(DetectionSettings(detector=detector, verify_model=""))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def markers(name: str, module: str) -> tuple[str, str]:
 # Every owned section, in the order a full report keeps them.
 SECTIONS = {name: markers(name, module) for name, module in (
     ("dynamic", "bench.dynamic"), ("dynamic-portraits", "bench.dynamic"), ("robustness", "bench.robustness"),
-    ("wild", "bench.wild"))}
+    ("wild", "bench.wild"), ("detectors", "bench.detectors"))}
 
 
 def write_section(section: str, results_md: Path, begin: str, end: str) -> None:

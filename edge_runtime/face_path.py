@@ -157,6 +157,24 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+def build_detector(settings: DetectionSettings):
+    """The face detector these settings describe, with its verifier (`settings.detector`: haar, blazeface, or
+    haar+blazeface). Raises ModelError, MetadataError or DetectorError for a bad model or cascade."""
+    from dataclasses import replace as with_
+
+    from edge_runtime.detector import EitherDetector, HaarDetector
+
+    if settings.detector == "haar":
+        return HaarDetector(settings.haar_options())
+    from edge_runtime.blazeface import BlazeFaceDetector
+
+    if settings.detector == "blazeface":
+        return BlazeFaceDetector(settings.blazeface_options())
+    # BlazeFace on the whole frame (2 ms) for the near faces, the cascade for the far ones.
+    blaze = BlazeFaceDetector(with_(settings.blazeface_options(), tile=0.0, verify_model=""))
+    return EitherDetector(HaarDetector(settings.haar_options()), blaze)
+
+
 def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifier_timer=None,
                    **pipeline_options) -> Pipeline:
     """The detector (with its verifier), the classifier and the pipeline these settings describe. The timers
@@ -166,7 +184,6 @@ def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifi
     import cv2
 
     from edge_runtime.classifier import Classifier, default_model_path
-    from edge_runtime.detector import EitherDetector, HaarDetector
     from edge_runtime.interpreter import ModelError
     from edge_runtime.timed import Timed
 
@@ -176,18 +193,7 @@ def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifi
                          "installed release (pass --model PATH, or detection.model in the daemon's config; on a "
                          "workstation, `fer-edge convert --int8` makes one)")
     classifier = Classifier(model, num_threads=settings.threads, device=settings.device)
-    if settings.detector == "haar":
-        detector = HaarDetector(settings.haar_options())
-    else:
-        from dataclasses import replace as with_
-
-        from edge_runtime.blazeface import BlazeFaceDetector
-
-        if settings.detector == "blazeface":
-            detector = BlazeFaceDetector(settings.blazeface_options())
-        else:  # BlazeFace on the whole frame (2 ms) for the near faces, the cascade for the far ones
-            blaze = BlazeFaceDetector(with_(settings.blazeface_options(), tile=0.0, verify_model=""))
-            detector = EitherDetector(HaarDetector(settings.haar_options()), blaze)
+    detector = build_detector(settings)
     cv2.setNumThreads(settings.threads)
     if detector_timer is not None:
         detector = Timed(detector, detector_timer, ("detect", "detect_in", "verify"))
