@@ -119,10 +119,14 @@ def still_photos(files, systems, raw: dict[str, BlazeFaceDetector], shipped: dic
         h = answers["haar"]
         for name, det in raw.items():
             b = largest(det.detect(gray))
-            if h and b and h.iou(b) >= 0.3:
-                agreed[name].append((gray, h, b, largest(shipped[name].detect(gray)), LABELS.index(label)))
-                if name == "short":
-                    kept.append((path, h))
+            if not (h and b and h.iou(b) >= 0.3):
+                continue
+            if name == "short":
+                kept.append((path, h))
+            # The shipped setting's own box too (its score threshold may drop a face the raw run keeps).
+            ship = largest(shipped[name].detect(gray))
+            if ship is not None:
+                agreed[name].append((gray, h, b, ship, LABELS.index(label)))
     total = len(files)
     say(f"\n(a) wild_dev photos: {total}; a face found (largest face = the answer)")
     for name, n in found.items():
