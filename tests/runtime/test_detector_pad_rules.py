@@ -1,0 +1,113 @@
+"""The rules of the Haar detector's padded pass, with the cascade's answers scripted: which passes run, which
+padded finds are kept (at least half inside the frame), which plain finds they replace (the same face), and that
+the padded pass keeps to the sizes asked for. tests/runtime/test_detector_pad.py runs the real cascade."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_runtime.boxes import Box
+from edge_runtime.detector import HaarDetector, HaarOptions, _same_face
+
+WILD = Path(__file__).resolve().parents[1] / "data" / "wild"
+PADDED = HaarDetector(HaarOptions(verify_model=""))
+
+FRAME = np.full((100, 100), 128, np.uint8)  # pad 0.25: a 150x150 padded frame, the frame at (25, 25)
+
+
+@pytest.fixture(scope="module")
+def close_up():
+    """A face that fills a 350x350 photo (tests/data/wild/README.md)."""
+    return cv2.cvtColor(cv2.imread(str(WILD / "Jennifer_Capriati_0030.jpg")), cv2.COLOR_BGR2GRAY)
+
+
+class Scripted(HaarDetector):
+    """The cascade's answers given: `plain` on the frame itself, `padded` (in the padded frame's pixels) on the
+    frame with its border; every pass is recorded."""
+
+    def __init__(self, plain=(), padded=(), **options):
+        super().__init__(HaarOptions(verify_model="", **options))
+        self.answers = {"plain": list(plain), "padded": list(padded)}
+        self.calls: list[tuple[str, int, int]] = []
+
+    def _run(self, gray, min_side, max_side=0):
+        kind = "plain" if gray.shape == FRAME.shape else "padded"
+        self.calls.append((kind, min_side, max_side))
+        return list(self.answers[kind])
+
+
+def test_no_pad_or_no_frame_edge_is_one_plain_pass():
+    for detector, edges in ((Scripted(pad=0.0), (True,) * 4), (Scripted(), (False,) * 4)):
+        detector._find(FRAME, 24, 0, edges, 100)
+        assert [c[0] for c in detector.calls] == ["plain"]
+
+
+def test_pad_from_zero_is_one_padded_pass_and_otherwise_both_run():
+    only = Scripted(pad_from=0.0)
+    only._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [c[0] for c in only.calls] == ["padded"]
+    both = Scripted(pad_from=0.5)
+    both._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert both.calls == [("plain", 24, 0), ("padded", 50, 0)]
+    # A padded pass whose least face is exactly the least size asked for does not repeat the plain pass.
+    same = Scripted(pad_from=0.24)
+    same._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [c[0] for c in same.calls] == ["padded"]
+
+
+def test_a_padded_find_is_kept_when_at_least_half_inside_the_frame():
+    half = Box(0, 50, 50, 50)  # the frame's x from -25: 25 of its 50 columns inside
+    less = Box(-5, 50, 50, 50)  # 20 of 50 inside
+    found = Scripted(padded=[half, less])._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [b.as_list() for b in found] == [[0, 25, 25, 50]]
+
+
+def test_a_padded_find_replaces_the_plain_finds_of_its_face_only():
+    face = Box(40, 40, 80, 80)  # in the frame: (15, 15, 80, 80)
+    inner = Box(25, 25, 60, 60)  # the plain pass's cut-short box of the same face
+    other = Box(2, 2, 12, 12)  # another, small face
+    found = Scripted(plain=[inner, other], padded=[face])._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [b.as_list() for b in found] == [[2, 2, 12, 12], [15, 15, 80, 80]]
+
+
+def test_same_face_at_the_bounds():
+    a = Box(0, 0, 10, 10)
+    assert _same_face(a, Box(4, 0, 16, 10))  # IoU exactly 0.3, overlap 0.6
+    assert not _same_face(a, Box(5, 0, 16, 10))  # IoU 0.24, overlap 0.5
+    big = Box(3, -5, 20, 20)
+    assert _same_face(big, a)  # overlap exactly 0.7 (70 of the small box's 100), IoU 0.16
+    assert not _same_face(Box(4, -5, 20, 20), a)  # overlap 0.6, IoU 0.13
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=st.integers(-30, 30), y=st.integers(-30, 30), w=st.integers(1, 40), h=st.integers(1, 40))
+def test_same_face_is_iou_or_overlap(x, y, w, h):
+    a, b = Box(0, 0, 20, 20), Box(x, y, w, h)
+    assert _same_face(a, b) == (a.iou(b) >= 0.3 or a.overlap(b) >= 0.7)
+
+
+def test_the_padded_pass_is_the_cascade_on_a_replicated_border(close_up):
+    # The close-up's face found on the frame bordered by replication, as the padded pass promises; a black
+    # border (another border type) gives another box.
+    h, w = close_up.shape
+    top, left = round(0.25 * h), round(0.25 * w)
+    plain = HaarDetector(HaarOptions(verify_model="", pad=0.0, detect_width=0))
+    border = cv2.copyMakeBorder(close_up, top, top, left, left, cv2.BORDER_REPLICATE)
+    expected = max(plain._run(border, round(0.5 * min(h, w))), key=lambda b: b.area)
+    (found,) = HaarDetector(HaarOptions(verify_model="", detect_width=0)).detect(close_up)
+    clipped = expected.shifted(-left, -top).clipped(w, h)
+    assert found.as_list() == clipped.as_list()
+
+
+def test_a_region_look_keeps_the_padded_pass_to_the_largest_size_asked(close_up):
+    h, w = close_up.shape
+    # The face that fills the picture is ~350 px: asked for 150-200 px faces, the padded pass (faces of at least
+    # half the side, 175 px) must not answer with it.
+    found = PADDED.detect_in(close_up, Box(0, 0, w, h), (150, 200))
+    assert all(b.w <= 200 for b in found), [b.as_list() for b in found]
+    assert PADDED.detect_in(close_up, Box(0, 0, w, h))  # and it is there when any size is asked for
+
