@@ -134,7 +134,8 @@ class Pipeline:
         self.tracker = IouTracker(o.iou_threshold, o.max_missed, undetected,
                                   min_hits=o.confirm, confirm_within=o.detect_every, remember=o.remember,
                                   confirm_score=o.confirm_score)
-        self.follower = TemplateFollower(min_score=o.follow_score)
+        # The follower looks for a face down to half as far inside the picture as where it is dropped as gone.
+        self.follower = TemplateFollower(min_score=o.follow_score, min_inside=o.leave_below / 2)
         self.change = ChangeDetector(o.cut_below, o.motion)
         self._since_full = 0
         self._motion_area = 0  # pixels looked at for motion since the last full detection
