@@ -33,7 +33,8 @@ def picture(face: np.ndarray, box: Box, seed: int) -> np.ndarray:
     if inside is not None:
         up = cv2.resize(face, (box.w, box.h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
         alpha = feather_mask(box.w)
-        ys, xs = slice(inside.y - box.y, inside.y - box.y + inside.h), slice(inside.x - box.x, inside.x - box.x + inside.w)
+        ys = slice(inside.y - box.y, inside.y - box.y + inside.h)
+        xs = slice(inside.x - box.x, inside.x - box.x + inside.w)
         roi = frame[inside.y : inside.y + inside.h, inside.x : inside.x + inside.w]
         roi[:] = roi * (1.0 - alpha[ys, xs]) + up[ys, xs] * alpha[ys, xs]
     return np.clip(frame, 0, 255).astype(np.uint8)
