@@ -9,6 +9,7 @@ only by the detector.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -85,15 +86,18 @@ class TemplateFollower:
             # is, partly outside, instead of being held at the edge by a window cut there, where the template
             # lands on what is left of the face or on the background beside it and its box never leaves the
             # picture. Places with less than min_inside of the template inside are not considered.
+            oy, ox = inside.y - window.y, inside.x - window.x
             canvas = np.zeros((window.h, window.w), np.float32)
-            canvas[inside.y - window.y : inside.y - window.y + inside.h,
-                   inside.x - window.x : inside.x - window.x + inside.w] = region
-            valid = np.zeros_like(canvas)
-            valid[inside.y - window.y : inside.y - window.y + inside.h,
-                  inside.x - window.x : inside.x - window.x + inside.w] = 1.0
-            valid = (cv2.resize(valid, size, interpolation=cv2.INTER_AREA) > 0.999).astype(np.float32)
-            small = cv2.resize(canvas, size, interpolation=cv2.INTER_AREA) * valid
-            scores = _masked_ncc(small, valid, tpl.pixels, self.min_inside)
+            canvas[oy : oy + inside.h, ox : ox + inside.w] = region
+            small = cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
+            # The shrunk window's pixels wholly inside the picture (INTER_AREA: pixel j covers [j, j + 1) / f).
+            fy, fx = size[1] / window.h, size[0] / window.w
+            rows = (math.ceil(oy * fy - 1e-6), math.floor((oy + inside.h) * fy + 1e-6))
+            cols = (math.ceil(ox * fx - 1e-6), math.floor((ox + inside.w) * fx + 1e-6))
+            if rows[1] <= rows[0] or cols[1] <= cols[0]:
+                return None
+            small[: rows[0]], small[rows[1] :], small[:, : cols[0]], small[:, cols[1] :] = 0, 0, 0, 0
+            scores = _masked_ncc(small, rows, cols, tpl.pixels, self.min_inside)
         _, best, _, (x, y) = cv2.minMaxLoc(scores)
         if best < (self.min_score if min_score is None else min_score):
             return None
@@ -107,22 +111,29 @@ class TemplateFollower:
         self._templates.clear()
 
 
-def _masked_ncc(image: np.ndarray, valid: np.ndarray, template: np.ndarray, least: float) -> np.ndarray:
-    """TM_CCOEFF_NORMED of `template` at each place in `image`, over only the pixels where `valid` is 1 (float32
-    0/1 masks; `image` is 0 elsewhere); -1 where less than `least` of the template (and never fewer than 16
-    pixels: the correlation of a few says nothing) would lie on valid pixels."""
-    t = template.astype(np.float32) / 255.0
+def _masked_ncc(image: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], template: np.ndarray,
+                least: float) -> np.ndarray:
+    """TM_CCOEFF_NORMED of `template` at each place in `image`, over only its pixels in rows [rows) and columns
+    [cols) of `image` (float32, 0 elsewhere); -1 where less than `least` of the template (and never fewer than 16
+    pixels: the correlation of a few says nothing) lies there."""
+    th, tw = template.shape
+    ny, nx = image.shape[0] - th + 1, image.shape[1] - tw + 1
+    t = template.astype(np.float32) * np.float32(1 / 255)
     t -= t.mean()
-    i = image / 255.0
-
-    def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return cv2.matchTemplate(a, b, cv2.TM_CCORR)
-
-    ones = np.ones_like(t)
-    n = corr(valid, ones)
+    i = image * np.float32(1 / 255)
+    # Per place, which of the template's rows and columns lie on the valid rectangle (0/1 matrices): the sums of
+    # the template over its valid part are then two small products.
+    y, x = np.arange(ny)[:, None], np.arange(nx)[:, None]
+    r, c = np.arange(th), np.arange(tw)
+    on_rows = ((r >= rows[0] - y) & (r < rows[1] - y)).astype(np.float32)
+    on_cols = ((c >= cols[0] - x) & (c < cols[1] - x)).astype(np.float32)
+    n = np.outer(on_rows.sum(1), on_cols.sum(1))
     count = np.maximum(n, 1.0)
-    sum_t, sum_tt = corr(valid, t), corr(valid, t * t)
-    sum_i, sum_ii, sum_it = corr(i, ones), corr(i * i, ones), corr(i, t)
+    sum_t, sum_tt = on_rows @ t @ on_cols.T, on_rows @ (t * t) @ on_cols.T
+    # The image is 0 off the rectangle: its sums over the whole template's place are its sums over the valid part.
+    ones = np.ones_like(t)
+    sum_i, sum_ii = cv2.matchTemplate(i, ones, cv2.TM_CCORR), cv2.matchTemplate(i * i, ones, cv2.TM_CCORR)
+    sum_it = cv2.matchTemplate(i, t, cv2.TM_CCORR)
     var = np.maximum(sum_ii - sum_i * sum_i / count, 0.0) * np.maximum(sum_tt - sum_t * sum_t / count, 0.0)
     scores = (sum_it - sum_i * sum_t / count) / np.sqrt(np.maximum(var, 1e-12))
     scores[(n < max(least * t.size, 16)) | (var < 1e-9)] = -1.0
