@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=300, help="frames of the static-scene clips of bench/pipeline_fps.py, "
                    "measured alongside so nothing regresses there (default 300; 0 = skip)")
     p.add_argument("--no-peer", action="store_true", help="leave the peer out (faster while developing)")
+    p.add_argument("--systems", help="only these systems, comma-separated names from: " + ", ".join(SYSTEMS) +
+                   f" (default all; e.g. --systems '{DEFAULT}' while developing)")
     p.add_argument("--out", type=Path, default=REPO / "bench", help="folder of RESULTS.md and dynamic_results.json")
     p.add_argument("--kinds", default=f"{FER},{PORTRAITS}", help=f"which videos: {FER} (FER2013 crops), {PORTRAITS} "
                    f"(real photographs of people), or both, comma-separated (default {FER},{PORTRAITS})")
@@ -224,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if not kinds or set(kinds) - {FER, PORTRAITS}:
         p.error(f"--kinds {args.kinds}: expected {FER}, {PORTRAITS} or both")
+    wanted = SYSTEMS if args.systems is None else tuple(x.strip() for x in args.systems.split(",") if x.strip())
+    if not wanted or set(wanted) - set(SYSTEMS):
+        p.error(f"--systems {args.systems}: expected names from {', '.join(SYSTEMS)}")
+    args.systems = wanted
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = shlex.join(["python", "-m", "bench.dynamic", *(sys.argv[1:] if argv is None else argv)])
     cpu = default_cpu() if args.cpu is None else args.cpu
@@ -256,7 +262,7 @@ def run_kind(kind: str, faces, options: DynamicOptions, args, cpu: int, command:
     from edge_runtime.pipeline import PipelineOptions
 
     scenes = random_scenes(len(faces), options)
-    systems = tuple(s for s in SYSTEMS if not (args.no_peer and s == PEER))
+    systems = tuple(s for s in SYSTEMS if s in args.systems and not (args.no_peer and s == PEER))
     with tempfile.TemporaryDirectory(prefix="fer-edge-dynamic-") as tmp:
         video = Path(tmp) / "dynamic.mp4"
         truth = write_video(video, scenes, faces, options)

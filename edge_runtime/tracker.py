@@ -102,6 +102,13 @@ class IouTracker:
         self.tracks = [t for t in self.tracks if t.id not in ids]
         return dropped
 
+    def place(self, track_id: int, box: Box) -> None:
+        """Put a track at `box` with no velocity: a jump that is not motion (across a cut, a face found again
+        somewhere else), which would otherwise send the face on at the jump's speed while it coasts."""
+        for track in self.tracks:
+            if track.id == track_id:
+                track.box, track.velocity = box, (0.0, 0.0)
+
     def update(self, detections: Sequence[Box], followed: Mapping[int, Box] | None = None) -> TrackerUpdate:
         """One frame: `detections` from the detector, `followed` boxes by track id from the follower
         (used for tracks no detection matched)."""

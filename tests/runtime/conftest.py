@@ -193,6 +193,20 @@ def frontal_faces() -> list[SceneFace]:
 
 
 @pytest.fixture(scope="session")
+def val_sample_faces() -> list[SceneFace]:
+    """Twelve in-repo validation faces (convert/val_sample, every 7th file) that Haar finds alone at video size:
+    the dynamic-video tests need no FER2013 download."""
+    detector = HaarDetector(HaarOptions(detect_width=0))
+    found = []
+    for face in read_faces(sorted((REPO / "convert" / "val_sample").glob("*/*.jpg"))[::7]):
+        if is_frontal(face, detector):
+            found.append(face)
+            if len(found) == 12:
+                return found
+    raise AssertionError(f"only {len(found)} frontal faces in convert/val_sample")
+
+
+@pytest.fixture(scope="session")
 def scene_video(tmp_path_factory, frontal_faces):
     """A real mp4 of three moving faces; (path, faces, placements per frame)."""
     faces = frontal_faces[:3]

@@ -3,19 +3,15 @@ a face leaving, one entering, one covered for a few frames, a cut to another sce
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bench.dynamic_scenes import PRESENT, Actor, DynamicOptions, Scene, render, scene_starts, write_video
-from bench.scenes import is_frontal, read_faces
 from bench.tracking_score import Reported, score
 from edge_runtime.classifier import Classifier
-from edge_runtime.detector import HaarDetector, HaarOptions
+from edge_runtime.detector import HaarDetector
 from edge_runtime.pipeline import Pipeline, PipelineOptions
 from edge_runtime.sources import VideoSource
 
-VAL_SAMPLE = Path(__file__).resolve().parents[2] / "convert" / "val_sample"
 OPTIONS = DynamicOptions(slide=20.0, seed=1)
 HIDDEN = (16, 22)
 SCENES = [
@@ -30,15 +26,8 @@ SCENES = [
 
 
 @pytest.fixture(scope="module")
-def faces():
-    detector = HaarDetector(HaarOptions(detect_width=0))
-    found = []
-    for face in read_faces(sorted(VAL_SAMPLE.glob("*/*.jpg"))[::7]):
-        if is_frontal(face, detector):
-            found.append(face)
-            if len(found) == 5:
-                return found
-    raise AssertionError("too few frontal faces in convert/val_sample")
+def faces(val_sample_faces):
+    return val_sample_faces[:5]
 
 
 @pytest.fixture(scope="module")

@@ -120,3 +120,14 @@ def test_a_strong_detection_is_confirmed_at_once():
     assert not tracker.confirmed(weak) and tracker.confirmed(strong)
     # The score is no part of a box's identity.
     assert Box(0, 0, 50, 50, score=1.0) == Box(0, 0, 50, 50)
+
+
+def test_a_placed_track_moves_on_from_its_new_box_without_the_jump_as_speed():
+    tracker = IouTracker()
+    (track,) = tracker.update([Box(100, 100, 60, 60)]).tracks
+    tracker.update([Box(104, 100, 60, 60)])
+    assert track.velocity[0] > 0
+    tracker.place(track.id, Box(400, 300, 60, 60))  # found across a cut, far from where it was
+    assert track.box == Box(400, 300, 60, 60) and track.velocity == (0.0, 0.0)
+    tracker.update([])  # nothing places it: it coasts from there, standing still
+    assert track.box == Box(400, 300, 60, 60) and track.missed == 1
