@@ -74,10 +74,11 @@ class HaarOptions:
     # A face that fills the picture: the cascade's window needs background around a face, so a face whose box
     # reaches the frame's edges is missed. A second pass looks at the frame with a replicated border of `pad`
     # of its width (left, right) and height (top, bottom), for faces of at least `pad_from` of the frame's
-    # shorter side only; its boxes are clipped to the frame. Where both passes find a face, the padded pass's box
-    # is kept: it grouped windows of every size, the plain pass only those the frame could hold, so the plain box
-    # is the smaller, cut short (wild_dev: the padded box is 1.17x the side, median; right labels on found faces
-    # 56.7 -> 58.5 %, 1,465 photos, bench.wild). 0 = no second pass; pad_from 0 = one padded pass for
+    # shorter side only; its boxes are clipped to the frame. Where both passes find a face and the padded pass's
+    # box reaches past the frame, that box is kept: it grouped windows of every size, the plain pass only those the
+    # frame could hold, so the plain box is the smaller, cut short (wild_dev: right labels on found faces 56.7 ->
+    # 58.5 %, 1,465 photos, bench.wild). A padded box within the frame is no better than the plain one (the padded
+    # pass tries only large windows, so a face near that size comes out larger) and the plain box stays. 0 = no second pass; pad_from 0 = one padded pass for
     # every face size instead of the plain one. On wild_dev's photos it takes faces found from 75.5 % to 90.1 %
     # (bench.wild); a full detection of a 640x480 frame on one core costs 33 -> 46 ms CPU (pad_from 0.5: 38 ms;
     # padding always: 74 ms), the four interleaved on a loaded 2-core machine. pad_from 0.5 found the same 90.1 %
@@ -234,9 +235,13 @@ class HaarDetector(FaceDetector):
             b = b.shifted(-left, -top)
             inside = b.clipped(w, h)
             # At least half inside the frame, as the pipeline keeps a face.
-            if inside is not None and 2 * inside.area >= b.area:
-                plain = [p for p in plain if not _same_face(inside, p)]
-                found.append(Box(inside.x, inside.y, inside.w, inside.h, b.score))
+            if inside is None or 2 * inside.area < b.area:
+                continue
+            same = [p for p in plain if _same_face(inside, p)]
+            if same and b.x >= 0 and b.y >= 0 and b.x + b.w <= w and b.y + b.h <= h:
+                continue  # within the frame: the plain pass had the context it needs, and its box is kept
+            plain = [p for p in plain if p not in same]
+            found.append(Box(inside.x, inside.y, inside.w, inside.h, b.score))
         return plain + found
 
     def _run(self, gray: np.ndarray, min_side: int, max_side: int = 0) -> list[Box]:

@@ -66,12 +66,27 @@ def test_a_padded_find_is_kept_when_at_least_half_inside_the_frame():
     assert [b.as_list() for b in found] == [[0, 25, 25, 50]]
 
 
-def test_a_padded_find_replaces_the_plain_finds_of_its_face_only():
-    face = Box(40, 40, 80, 80)  # in the frame: (15, 15, 80, 80)
-    inner = Box(25, 25, 60, 60)  # the plain pass's cut-short box of the same face
-    other = Box(2, 2, 12, 12)  # another, small face
+def test_a_padded_find_past_the_frame_replaces_the_plain_finds_of_its_face_only():
+    face = Box(10, 10, 100, 100)  # in the frame: (-15, -15, 100, 100), past its top-left corner
+    inner = Box(5, 5, 70, 70)  # the plain pass's cut-short box of the same face
+    other = Box(88, 88, 10, 10)  # another, small face
     found = Scripted(plain=[inner, other], padded=[face])._find(FRAME, 24, 0, (True,) * 4, 100)
-    assert [b.as_list() for b in found] == [[2, 2, 12, 12], [15, 15, 80, 80]]
+    assert [b.as_list() for b in found] == [[88, 88, 10, 10], [0, 0, 85, 85]]
+
+
+def test_a_padded_find_within_the_frame_leaves_the_plain_box():
+    # The padded pass tries only large windows: within the frame its box of a face the plain pass found is no
+    # better (a face near its least size comes out larger) and the plain box stays.
+    face = Box(40, 40, 60, 60)  # in the frame: (15, 15, 60, 60), inside it
+    inner = Box(18, 18, 52, 52)
+    found = Scripted(plain=[inner], padded=[face])._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [b.as_list() for b in found] == [[18, 18, 52, 52]]
+    edge = Box(25, 40, 75, 60)  # (0, 15, 75, 60): reaching the frame's edge but not past it
+    found = Scripted(plain=[inner], padded=[edge])._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [b.as_list() for b in found] == [[18, 18, 52, 52]]
+    # A face the plain pass did not find is the padded pass's, within the frame or not.
+    found = Scripted(plain=[], padded=[face])._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [b.as_list() for b in found] == [[15, 15, 60, 60]]
 
 
 def test_same_face_at_the_bounds():
