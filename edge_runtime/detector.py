@@ -78,7 +78,8 @@ class HaarOptions:
     # box reaches past the frame, that box is kept: it grouped windows of every size, the plain pass only those the
     # frame could hold, so the plain box is the smaller, cut short (wild_dev: right labels on found faces 56.7 ->
     # 58.5 %, 1,465 photos, bench.wild). A padded box within the frame is no better than the plain one (the padded
-    # pass tries only large windows, so a face near that size comes out larger) and the plain box stays. 0 = no second pass; pad_from 0 = one padded pass for
+    # pass tries only large windows, so a face near that size comes out larger) and the plain box stays.
+    # 0 = no second pass; pad_from 0 = one padded pass for
     # every face size instead of the plain one. On wild_dev's photos it takes faces found from 75.5 % to 90.1 %
     # (bench.wild); a full detection of a 640x480 frame on one core costs 33 -> 46 ms CPU (pad_from 0.5: 38 ms;
     # padding always: 74 ms), the four interleaved on a loaded 2-core machine. pad_from 0.5 found the same 90.1 %
