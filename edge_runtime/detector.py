@@ -77,7 +77,7 @@ class HaarOptions:
     # shorter side only; its boxes are clipped to the frame. Where both passes find a face and the padded pass's
     # box reaches past the frame, that box is kept: it grouped windows of every size, the plain pass only those the
     # frame could hold, so the plain box is the smaller, cut short (wild_dev: right labels on found faces 56.7 ->
-    # 58.5 %, 1,465 photos, bench.wild). A padded box within the frame is no better than the plain one (the padded
+    # 57.4 %, 1,465 photos, bench.wild). A padded box within the frame is no better than the plain one (the padded
     # pass tries only large windows, so a face near that size comes out larger) and the plain box stays.
     # 0 = no second pass; pad_from 0 = one padded pass for
     # every face size instead of the plain one. On wild_dev's photos it takes faces found from 75.5 % to 90.1 %
