@@ -22,6 +22,21 @@ from edge_runtime.metadata import labels_of, preprocessing_of, read_metadata
 from edge_runtime.preprocess import preprocess_faces
 
 SHIPPED_MODEL = Path("models") / "fer_cnn_int8.tflite"
+# Test-time augmentation: "flip" averages each face's probabilities with its mirror image's (a face's expression is
+# the same mirrored). Measured with the shipped fer_cnn_int8 (2026-12-06): FER2013 val 67.18 -> 67.54 %; wild_dev
+# photos through `fer-edge detect`, right label on faces found 57.4 -> 58.2 %; it costs a second inference per face.
+TTA = ("none", "flip")
+
+
+def flip_average(predict, faces: np.ndarray, tta: str) -> np.ndarray:
+    """predict(faces), and with tta 'flip' its mean with predict(the mirrored faces); the one place this is done."""
+    if tta not in TTA:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; expected one of {', '.join(TTA)}")
+    faces = np.asarray(faces)
+    probs = predict(faces)
+    if tta == "flip":
+        probs = (probs + predict(np.ascontiguousarray(faces[..., ::-1]))) / 2.0
+    return probs
 
 
 def default_model_path() -> Path:
@@ -55,7 +70,10 @@ class Classifier:
     """
 
     def __init__(self, model_path: str | os.PathLike, *, num_threads: int | None = 1,
-                 device: str | None = None, batch_size: int = 1):
+                 device: str | None = None, batch_size: int = 1, tta: str = "none"):
+        if tta not in TTA:
+            raise ValueError(f"unknown test-time augmentation {tta!r}; expected one of {', '.join(TTA)}")
+        self.tta = tta
         self.path = Path(model_path)
         # The model first: a missing model is reported as such, not as its missing .json.
         self.interpreter = make_interpreter(self.path, num_threads=num_threads, device=device)
@@ -99,10 +117,14 @@ class Classifier:
                                  f"{tensor.zero_point}) differs from its metadata {promised}")
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
-        """(N, S, S) uint8 preprocessed faces -> (N, classes) float32 probabilities."""
+        """(N, S, S) uint8 preprocessed faces -> (N, classes) float32 probabilities (averaged with the mirrored
+        faces' when the classifier was made with tta='flip')."""
         faces = np.asarray(faces)
         if faces.ndim == 2:
             faces = faces[None]
+        return flip_average(self._predict, faces, self.tta).astype(np.float32, copy=False)
+
+    def _predict(self, faces: np.ndarray) -> np.ndarray:
         n, bs = len(faces), self.batch_size
         out = np.empty((n, len(self.labels)), dtype=np.float32)
         # uint8 faces stay uint8 up to quantize(), which maps them onto an exact int8/uint8 input for free.

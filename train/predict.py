@@ -47,13 +47,11 @@ def load_predictor(path: str | os.PathLike, *, num_threads: int | None = None, d
 
 
 def predict_probs(predictor, faces: np.ndarray, tta: str | None = None) -> np.ndarray:
-    """Probabilities; with tta='flip' the mean over each face and its mirror image."""
-    probs = predictor.predict(faces)
-    if tta == "flip":
-        probs = (probs + predictor.predict(np.ascontiguousarray(faces[:, :, ::-1]))) / 2.0
-    elif tta:
-        raise ValueError(f"unknown test-time augmentation {tta!r}; expected 'flip'")
-    return probs
+    """Probabilities; with tta='flip' the mean over each face and its mirror image (edge_runtime's flip_average, as
+    the device runs it)."""
+    from edge_runtime.classifier import flip_average
+
+    return flip_average(predictor.predict, faces, tta or "none")
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels=LABELS) -> dict:

@@ -33,10 +33,12 @@ class Scripted(HaarDetector):
         super().__init__(HaarOptions(verify_model="", **options))
         self.answers = {"plain": list(plain), "padded": list(padded)}
         self.calls: list[tuple[str, int, int]] = []
+        self.pictures: list[np.ndarray] = []
 
     def _run(self, gray, min_side, max_side=0):
         kind = "plain" if gray.shape == FRAME.shape else "padded"
         self.calls.append((kind, min_side, max_side))
+        self.pictures.append(gray)
         return list(self.answers[kind])
 
 
@@ -59,11 +61,54 @@ def test_pad_from_zero_is_one_padded_pass_and_otherwise_both_run():
     assert [c[0] for c in same.calls] == ["padded"]
 
 
+def test_the_padded_pass_runs_when_the_largest_size_asked_is_its_least():
+    # pad_from 0.5 of a 100-pixel side: the padded pass looks for faces of 50 pixels and up.
+    at = Scripted()
+    at._find(FRAME, 24, 50, (True,) * 4, 100)
+    assert at.calls == [("plain", 24, 50), ("padded", 50, 50)]
+    below = Scripted()
+    below._find(FRAME, 24, 49, (True,) * 4, 100)
+    assert below.calls == [("plain", 24, 49)]
+
+
+def test_the_padded_picture_is_the_frame_with_its_edges_replicated():
+    frame = np.tile(np.arange(100, 200, dtype=np.uint8), (100, 1))  # a ramp: left column 100, right 199
+    detector = Scripted()
+    detector._find(frame, 24, 0, (True, False, True, True), 100)  # the top edge is not the frame's
+    padded = detector.pictures[-1]
+    assert np.array_equal(padded, cv2.copyMakeBorder(frame, 0, 25, 25, 25, cv2.BORDER_REPLICATE))
+    assert padded.shape == (125, 150) and padded[:, 0].min() == 100 and padded[:, -1].max() == 199
+
+
 def test_a_padded_find_is_kept_when_at_least_half_inside_the_frame():
     half = Box(0, 50, 50, 50)  # the frame's x from -25: 25 of its 50 columns inside
     less = Box(-5, 50, 50, 50)  # 20 of 50 inside
-    found = Scripted(padded=[half, less])._find(FRAME, 24, 0, (True,) * 4, 100)
-    assert [b.as_list() for b in found] == [[0, 25, 25, 50]]
+    for padded in ([half, less], [less, half]):  # a find dropped does not end the look at the others
+        found = Scripted(padded=padded)._find(FRAME, 24, 0, (True,) * 4, 100)
+        assert [b.as_list() for b in found] == [[0, 25, 25, 50]]
+
+
+# A padded find (in the frame's pixels) that touches each edge of the 100x100 frame, and the same one a pixel past it.
+AT_THE_EDGE = {"left": ((0, 20), (-1, 20)), "top": ((20, 0), (20, -1)), "right": ((40, 20), (41, 20)),
+               "bottom": ((20, 40), (20, 41))}
+
+
+@pytest.mark.parametrize("edge", AT_THE_EDGE)
+def test_a_padded_find_replaces_the_plain_one_only_when_it_reaches_past_the_frame(edge):
+    inner = Box(30, 30, 40, 40)  # the plain find of the same face
+    (x, y), (px, py) = AT_THE_EDGE[edge]
+    touching = Scripted(plain=[inner], padded=[Box(x + 25, y + 25, 60, 60)])._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [b.as_list() for b in touching] == [[30, 30, 40, 40]]
+    past = Scripted(plain=[inner], padded=[Box(px + 25, py + 25, 60, 60)])._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [b.as_list() for b in past] == [Box(px, py, 60, 60).clipped(100, 100).as_list()]
+
+
+def test_a_padded_find_within_the_frame_does_not_end_the_look_at_the_others():
+    inner = Box(30, 30, 40, 40)
+    within = Box(50, 50, 50, 50)  # (25, 25, 50, 50): the plain find's face, within the frame
+    corner = Box(95, 15, 40, 40)  # (70, -10, 40, 40): another face, past the top-right corner
+    found = Scripted(plain=[inner], padded=[within, corner])._find(FRAME, 24, 0, (True,) * 4, 100)
+    assert [b.as_list() for b in found] == [[30, 30, 40, 40], [70, 0, 30, 30]]
 
 
 def test_a_padded_find_past_the_frame_replaces_the_plain_finds_of_its_face_only():

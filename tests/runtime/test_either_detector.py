@@ -46,6 +46,15 @@ def test_a_box_just_under_the_overlap_bar_is_added():
     assert found == [a, under]
 
 
+def test_a_box_at_exactly_either_bar_is_the_first_detectors_face():
+    a = Box(0, 0, 13, 10)
+    at = Box(7, 0, 13, 10)  # IoU 60 / 200 = 0.3 exactly; 60 of its 130 pixels (under half) on the first's box
+    assert EitherDetector(Fixed([a]), Fixed([at])).detect(np.zeros((100, 100), np.uint8)) == [a]
+    big = Box(0, 0, 100, 100)
+    half = Box(90, 0, 20, 10)  # exactly half of it on the first's box (100 of 200 pixels), IoU 0.01
+    assert EitherDetector(Fixed([big]), Fixed([half])).detect(np.zeros((200, 200), np.uint8)) == [big]
+
+
 def test_new_faces_are_vetted_by_the_first_detectors_verifier():
     gray = np.zeros((100, 100), np.uint8)
     assert EitherDetector(Fixed([], vets=False), Fixed([], vets=True)).verify(gray, Box(0, 0, 10, 10)) is False

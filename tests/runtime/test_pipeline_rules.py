@@ -398,7 +398,28 @@ def test_a_new_face_is_vetted_before_its_track_starts():
     assert ids(run(p, 1)[0]) == [1]
 
 
-# On the tracked face (IoU with where it heads by the threshold, or half of the detection's box on it): no vetting.
+def test_the_detection_that_confirms_a_new_face_is_vetted_too():
+    # A patch the verifier passed at its first detection (on the portrait video: P 0.34), found again by the cascade
+    # on a box the verifier refuses (P 0.02): not confirmed by it, not shown; a vetted detection confirms it.
+    p, detector, follower, _ = scripted(confirm=2, detect_every=10)
+    detector.full = [FACE]
+    assert run(p, 0)[0].faces == [] and detector.vetted() == [FACE]
+    follower.at[1] = FACE
+    found = FACE.shifted(4, 2)
+    detector.full, detector.near = [], [found]
+    detector.vets = lambda box: box != found
+    assert [r.faces for r in run(p, 1, 3)] == [[], [], []]  # looked at again, vetted, refused
+    assert detector.vetted()[1:] == [found] * 3 and len(detector.looks(fine=False)) == 3
+    detector.vets = lambda box: True
+    (result,) = run(p, 4)
+    assert ids(result) == [1] and face_of(result, 1).box == found
+    # Once shown, its detections are not vetted again (frame 10: a full detection finds it).
+    detector.vets, detector.full = (lambda box: False), [found]
+    assert [ids(r) for r in run(p, 5, 6)] == [[1]] * 6 and len(detector.vetted()) == 5
+    assert detector.calls.count(("detect",)) == 2 and p.tracker.tracks[0].undetected == 0
+
+
+# On a face shown (IoU with where it heads by the threshold, or half of the detection's box on it): no vetting.
 @pytest.mark.parametrize("face, found, vetted", [
     (Box(50, 70, 130, 80), Box(120, 70, 130, 80), False),  # IoU 0.3 (a share of 0.46 of either box)
     (Box(50, 70, 130, 80), Box(121, 70, 130, 80), True),  # IoU 0.2935
