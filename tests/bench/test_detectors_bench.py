@@ -41,5 +41,8 @@ def test_a_small_run_writes_its_section_and_keeps_the_others(tmp_path):
         assert f"  {name:<24} 1.000  (2)" in section
         rows = [line.split() for line in section.splitlines() if line.startswith("  ")]
         assert sum(row[0] == name and row[1][0].isdigit() for row in rows) == 2
+    # The face path's answers too: the verifier keeps both real faces.
+    for name in ("haar, vetted", "haar+blazeface, vetted"):
+        assert f"  {name:<24} 1.000  (2)" in section
     results = json.loads((out / "detectors_results.json").read_text())
     assert results["command"].startswith("python -m bench.detectors") and results["report"]
