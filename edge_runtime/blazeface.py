@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edge_runtime.boxes import Box
-from edge_runtime.detector import DetectorError, FaceDetector, load_verifier
+from edge_runtime.detector import DetectorError, FaceDetector, least_face, load_verifier
 from edge_runtime.interpreter import ModelError, input_info, make_interpreter
 from edge_runtime.metadata import MetadataError, read_metadata
 
@@ -242,10 +242,10 @@ class BlazeFaceDetector(FaceDetector):
         boxes, scores = weighted_nms(boxes, scores, o.nms_threshold)
         if o.fer_framing:
             boxes = self.framing.apply(boxes)
-        result = []
+        result, least = [], least_face(o.min_size, image.shape)
         for (x0, y0, x1, y1), score in zip(boxes, scores):
             box = Box(round(x0), round(y0), round(x1 - x0), round(y1 - y0), float(score)).clipped(width, height)
-            if box is not None and max(box.w, box.h) >= o.min_size:
+            if box is not None and max(box.w, box.h) >= least:
                 result.append(Box(box.x, box.y, box.w, box.h, float(score)))
         return result
 

@@ -41,9 +41,11 @@ class DetectionSettings(BaseModel):
         "mirror image's (a second inference per face; right labels on real photos 57.4 -> 58.2 %), none = one "
         "inference", "NAME")
     detector: Literal["haar", "blazeface", "haar+blazeface"] = _setting(
-        "haar", "face detector: haar (OpenCV's frontal-face cascade), blazeface (MediaPipe's short-range BlazeFace, "
-        "over tiles for small faces) or haar+blazeface (every face of the cascade, and those BlazeFace finds on the "
-        "whole frame where the cascade found none); the face verifier vets new faces", "NAME")
+        "haar+blazeface", "face detector: haar+blazeface (every face of OpenCV's frontal-face cascade, and those "
+        "MediaPipe's short-range BlazeFace finds on the whole frame where the cascade found none: the cascade for "
+        "far faces, BlazeFace for near ones), haar (the cascade alone, with a padded pass for a face that fills "
+        "the picture) or blazeface (BlazeFace alone, over tiles for small faces); the face verifier vets new "
+        "faces", "NAME")
     blazeface_tile: float = _setting(0.67, "blazeface: also look at square tiles of this fraction of the frame's "
                                      "shorter side, so faces under ~100 px of a 640x480 frame are found; 0 = the "
                                      "whole frame only (~15x cheaper, near faces only)", "F", ge=0, le=0.95)
@@ -60,8 +62,10 @@ class DetectionSettings(BaseModel):
                                   ge=0, le=100)
     scale_factor: float = _setting(_HAAR.scale_factor, "Haar scaleFactor between searched face sizes", "F",
                                    gt=1.0, le=2.0)
-    pad: float = _setting(_HAAR.pad, "haar: a replicated border of this fraction of the frame on each side, for a "
-                          "second pass that finds a face filling the picture; 0 = off", "F", ge=0, le=1)
+    pad: float | None = _setting(None, "a replicated border of this fraction of the frame on each side, for a "
+                                 "second Haar pass that finds a face filling the picture; 0 = off (default "
+                                 f"{_HAAR.pad} with --detector haar, 0 with haar+blazeface, where BlazeFace finds such "
+                                 "faces)", "F", ge=0, le=1)
     pad_from: float = _setting(_HAAR.pad_from, "haar: the least face side, as a share of the frame's shorter side, "
                                "that the padded pass looks for; 0 = pad the only pass", "F", ge=0, le=1)
     cascade: str | None = _setting(_HAAR.cascade, "another Haar cascade XML (a bundled name or a path; default: "
@@ -107,9 +111,17 @@ class DetectionSettings(BaseModel):
             raise ValueError("no such model file")
         return value
 
+    def haar_pad(self) -> float:
+        """The padded pass's border: as given, else on for the cascade alone and off beside BlazeFace, whose
+        whole-frame look finds most faces that fill the picture, for a small share of the padded pass's cost
+        (bench.detectors)."""
+        if self.pad is not None:
+            return self.pad
+        return 0.0 if self.detector == "haar+blazeface" else _HAAR.pad
+
     def haar_options(self) -> HaarOptions:
         return HaarOptions(cascade=self.cascade, scale_factor=self.scale_factor, min_neighbors=self.min_neighbors,
-                           min_size=self.min_size, detect_width=self.detect_width, pad=self.pad,
+                           min_size=self.min_size, detect_width=self.detect_width, pad=self.haar_pad(),
                            pad_from=self.pad_from, verify_cascade=self.verify_cascade, verify_model=self.verify_model,
                            verify_threshold=self.verify_threshold)
 
@@ -174,9 +186,12 @@ def build_detector(settings: DetectionSettings):
 
     if settings.detector == "blazeface":
         return BlazeFaceDetector(settings.blazeface_options())
-    # BlazeFace on the whole frame (2 ms) for the near faces, the cascade for the far ones.
+    # BlazeFace on the whole frame (2 ms) for the near faces, the cascade for the far ones. Region looks (where the
+    # picture moved, where a face is expected) are the cascade's: BlazeFace on a crop of the frame takes a face the
+    # crop's edge cuts, or a blurred head, for a face whose box strays from it (the portrait video: 9 such reports
+    # in 1,024 frames, none with the cascade alone there; bench.dynamic).
     blaze = BlazeFaceDetector(with_(settings.blazeface_options(), tile=0.0, verify_model=""))
-    return EitherDetector(HaarDetector(settings.haar_options()), blaze)
+    return EitherDetector(HaarDetector(settings.haar_options()), blaze, regions=False)
 
 
 def build_pipeline(settings: DetectionSettings, *, detector_timer=None, classifier_timer=None,

@@ -15,7 +15,7 @@ from bench.dynamic_scenes import _textured
 from edge_runtime.boxes import Box
 from edge_runtime.daemon.app import Daemon
 from edge_runtime.daemon.config import load_config
-from edge_runtime.detector import FaceDetector, HaarDetector, HaarOptions
+from edge_runtime.detector import EitherDetector, FaceDetector, HaarDetector, HaarOptions
 from edge_runtime.face_path import DetectionSettings, build_pipeline
 from edge_runtime.sources import open_source
 from edge_runtime.timed import Timed
@@ -76,8 +76,10 @@ def test_the_daemons_detector_vets_and_looks_at_full_resolution(val_sample):
     daemon = _daemon(0)
     detector = daemon.pipeline.detector
     try:
-        assert isinstance(detector, Timed) and isinstance(detector.wrapped, HaarDetector)
-        haar = detector.wrapped
+        # The default detector: the cascade and BlazeFace, region looks the cascade's.
+        assert isinstance(detector, Timed) and isinstance(detector.wrapped, EitherDetector)
+        haar = detector.wrapped.first
+        assert isinstance(haar, HaarDetector)
         blank = np.full((240, 320), 128, np.uint8)
         box = Box(100, 60, 80, 80)
         # The base class says yes to everything; the daemon's detector asks the verifier, which says no.

@@ -68,3 +68,30 @@ def test_haar_plus_blazeface_finds_the_close_up_and_keeps_the_verifier():
     assert pipeline.detector.first.detect(gray) == []
     (face,) = pipeline.detector.detect(gray)
     assert face.w >= 250 and pipeline.detector.first.verifier is not None
+
+
+class Counting(Fixed):
+    """Fixed, counting its region looks."""
+
+    looks = 0
+
+    def detect_in(self, gray, region, sizes=None, fine=False):
+        self.looks += 1
+        return super().detect_in(gray, region, sizes, fine)
+
+
+def test_region_looks_ask_the_second_detector_only_when_told_to():
+    gray = np.zeros((320, 420), np.uint8)
+    region = Box(0, 0, 420, 320)
+    first, second = Counting([Box(10, 10, 40, 40)]), Counting([Box(200, 100, 60, 60)])
+    assert EitherDetector(first, second).detect_in(gray, region) == [Box(10, 10, 40, 40), Box(200, 100, 60, 60)]
+    assert second.looks == 1
+    whole_frames = EitherDetector(first, second, regions=False)
+    assert whole_frames.detect_in(gray, region, fine=True) == [Box(10, 10, 40, 40)] and second.looks == 1
+    # Whole frames still ask both.
+    assert whole_frames.detect(gray) == [Box(10, 10, 40, 40), Box(200, 100, 60, 60)]
+
+
+def test_the_default_detector_leaves_region_looks_to_the_cascade():
+    detector = build_pipeline(DetectionSettings()).detector
+    assert isinstance(detector, EitherDetector) and detector.regions is False
