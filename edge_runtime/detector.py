@@ -123,8 +123,7 @@ class EitherDetector(FaceDetector):
     verify. Haar then BlazeFace: the cascade's reach for small faces, BlazeFace's for a face that fills the
     picture. regions=False: region looks (`detect_in`) ask the first only, the second looks at whole frames.
     second_from: where both find a face whose side (by the second) is at least this share of the frame's shorter
-    side, the second's box is kept instead of the first's, unless the first's is under half its side there (a
-    smaller face inside a large box: the first's stays, the second's is dropped); None = the first's always."""
+    side, the second's box is kept instead of the first's (None = the first's always)."""
 
     def __init__(self, first: FaceDetector, second: FaceDetector, regions: bool = True,
                  second_from: float | None = None):
@@ -134,7 +133,8 @@ class EitherDetector(FaceDetector):
         first, second = self.first.detect(gray), self.second.detect(gray)
         if self.second_from is None:
             return _union(first, second)
-        return _union_near(first, second, self.second_from * min(gray.shape[:2]))
+        near = [b for b in second if max(b.w, b.h) >= self.second_from * min(gray.shape[:2])]
+        return _union(near, _union(first, [b for b in second if b not in near]))
 
     def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None,
                   fine: bool = False) -> list[Box]:
@@ -148,25 +148,7 @@ class EitherDetector(FaceDetector):
 
 
 def _union(first: list[Box], second: list[Box]) -> list[Box]:
-    return first + [b for b in second if not any(_overlaps(b, a) for a in first)]
-
-
-def _overlaps(a: Box, b: Box) -> bool:
-    return a.iou(b) >= 0.3 or a.overlap(b) >= 0.5
-
-
-def _union_near(first: list[Box], second: list[Box], least: float) -> list[Box]:
-    """_union(first, second), but a box of the second at least `least` on its longer side takes the place of the
-    first's boxes it overlaps when each is at least half its side."""
-    base, added = list(first), []
-    for b in second:
-        same = [a for a in base if _overlaps(b, a)]
-        if not same:
-            added.append(b)
-        elif max(b.w, b.h) >= least and all(2 * max(a.w, a.h) >= max(b.w, b.h) for a in same):
-            at = base.index(same[0])
-            base = [a for a in base[:at] if a not in same] + [b] + [a for a in base[at:] if a not in same]
-    return base + added
+    return first + [b for b in second if not any(b.iou(a) >= 0.3 or b.overlap(a) >= 0.5 for a in first)]
 
 
 def load_verifier(verify_model: str | None, threshold: float) -> FaceVerifier | None:
