@@ -121,20 +121,13 @@ class EitherDetector(FaceDetector):
     """Two detectors as one: every face the first finds, and those of the second that no face of the first
     overlaps (IoU >= 0.3, or half of the smaller box inside the other). New faces are vetted by the first's
     verify. Haar then BlazeFace: the cascade's reach for small faces, BlazeFace's for a face that fills the
-    picture. regions=False: region looks (`detect_in`) ask the first only, the second looks at whole frames.
-    second_from: where both find a face whose side (by the second) is at least this share of the frame's shorter
-    side, the second's box is kept instead of the first's (None = the first's always)."""
+    picture. regions=False: region looks (`detect_in`) ask the first only, the second looks at whole frames."""
 
-    def __init__(self, first: FaceDetector, second: FaceDetector, regions: bool = True,
-                 second_from: float | None = None):
-        self.first, self.second, self.regions, self.second_from = first, second, regions, second_from
+    def __init__(self, first: FaceDetector, second: FaceDetector, regions: bool = True):
+        self.first, self.second, self.regions = first, second, regions
 
     def detect(self, gray: np.ndarray) -> list[Box]:
-        first, second = self.first.detect(gray), self.second.detect(gray)
-        if self.second_from is None:
-            return _union(first, second)
-        near = [b for b in second if max(b.w, b.h) >= self.second_from * min(gray.shape[:2])]
-        return _union(near, _union(first, [b for b in second if b not in near]))
+        return _union(self.first.detect(gray), self.second.detect(gray))
 
     def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None,
                   fine: bool = False) -> list[Box]:

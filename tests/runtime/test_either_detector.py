@@ -95,33 +95,3 @@ def test_region_looks_ask_the_second_detector_only_when_told_to():
 def test_the_default_detector_leaves_region_looks_to_the_cascade():
     detector = build_pipeline(DetectionSettings()).detector
     assert isinstance(detector, EitherDetector) and detector.regions is False
-
-
-@given(first=boxes, second=boxes, share=st.sampled_from([0.0, 0.2, 0.3, 0.5, 2.0]))
-def test_a_near_face_both_find_keeps_the_second_detectors_box(first, second, share):
-    gray = np.zeros((320, 420), np.uint8)
-    found = EitherDetector(Fixed(first), Fixed(second), second_from=share).detect(gray)
-    near = [b for b in second if max(b.w, b.h) >= share * 320]
-    assert found[: len(near)] == near  # every near face of the second, with its box
-    for a in first:  # the first's faces, unless a near face of the second overlaps them
-        overlapped = any(a.iou(b) >= 0.3 or a.overlap(b) >= 0.5 for b in near)
-        assert (a in found) == (not overlapped) or a in near
-
-
-def test_the_default_detector_keeps_blazefaces_box_of_a_near_face_both_find():
-    detector = build_pipeline(DetectionSettings()).detector
-    assert detector.second_from == DetectionSettings().pad_from == 0.5
-    assert build_pipeline(DetectionSettings(pad_from=0.3)).detector.second_from == 0.3
-    gray = np.zeros((320, 420), np.uint8)
-    haar_near, blaze_near = Box(100, 60, 158, 158), Box(96, 52, 170, 170)  # 170 px >= half of 320
-    haar_far, blaze_far = Box(300, 20, 60, 60), Box(296, 14, 66, 66)
-    either = EitherDetector(Fixed([haar_near, haar_far]), Fixed([blaze_near, blaze_far]), regions=False,
-                            second_from=0.5)
-    assert either.detect(gray) == [blaze_near, haar_far]
-    # Just under half of the shorter side: the cascade's box stays.
-    just_under = Box(96, 52, 159, 159)
-    assert EitherDetector(Fixed([haar_near]), Fixed([just_under]), second_from=0.5).detect(gray) == [haar_near]
-    assert EitherDetector(Fixed([haar_near]), Fixed([Box(96, 52, 160, 160)]), second_from=0.5).detect(gray) == \
-        [Box(96, 52, 160, 160)]
-    # Region looks stay the first's, boxes and all.
-    assert either.detect_in(gray, Box(0, 0, 420, 320)) == [haar_near, haar_far]
