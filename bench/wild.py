@@ -94,13 +94,13 @@ def score(labels: list[int], answers: list[dict | None]) -> dict:
 
 
 def verifier_keeps(photos, verify_model: str | None, thresholds=(0.05, 0.1, 0.2, 0.3, 0.5)) -> dict:
-    """P(face) the verifier gives the largest box of the detector (verifier off) in each photo: the share kept
-    at each threshold."""
-    from edge_runtime.detector import HaarDetector, HaarOptions
+    """P(face) the verifier gives the largest box of the default detector (verifier off) in each photo: the share
+    kept at each threshold."""
+    from edge_runtime.face_path import DetectionSettings, build_detector
     from edge_runtime.verifier import SHIPPED_VERIFIER, FaceVerifier
     from train.wild_data import read_gray
 
-    detector = HaarDetector(HaarOptions(verify_model=""))
+    detector = build_detector(DetectionSettings(verify_model=""))
     verifier = FaceVerifier(verify_model or SHIPPED_VERIFIER)
     p = []
     for photo in photos:
@@ -130,7 +130,7 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {_pct(s['found'])} | {_pct(s['right'])} | {_pct(s['right_where_found'])} | "
                      f"{_pct(s['macro_recall'])} | " + " | ".join(_pct(s["recall"][c]) for c in LABELS) + " |")
     if results.get("verifier"):
-        lines += ["", "The verifier alone, on the largest box the detector finds without it (per cent of "
+        lines += ["", "The verifier alone, on the largest box the default detector finds without it (per cent of "
                   "those boxes kept at each P(face) threshold):", ""]
         for name, v in results["verifier"].items():
             lines.append(f"- {name} ({v['boxes']} boxes): "
