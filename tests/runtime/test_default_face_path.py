@@ -31,6 +31,8 @@ def test_the_least_face_is_min_size_unless_the_picture_cannot_hold_two(min_size,
 
 def test_a_camera_frame_keeps_the_least_face_size():
     assert least_face(48, (480, 640)) == 48 and least_face(48, (96, 96)) == 48 and least_face(48, (95, 300)) == 47
+    # A colour frame's channels are not a side of it.
+    assert least_face(48, (480, 640, 3)) == 48 and least_face(48, (61, 90, 3)) == 30
 
 
 def test_the_default_detector_is_haar_and_blazeface_without_the_padded_pass():
