@@ -28,10 +28,15 @@ SHIPPED_MODEL = Path("models") / "fer_cnn_int8.tflite"
 TTA = ("none", "flip")
 
 
-def flip_average(predict, faces: np.ndarray, tta: str) -> np.ndarray:
-    """predict(faces), and with tta 'flip' its mean with predict(the mirrored faces); the one place this is done."""
+def check_tta(tta: str) -> str:
     if tta not in TTA:
         raise ValueError(f"unknown test-time augmentation {tta!r}; expected one of {', '.join(TTA)}")
+    return tta
+
+
+def flip_average(predict, faces: np.ndarray, tta: str) -> np.ndarray:
+    """predict(faces), and with tta 'flip' its mean with predict(the mirrored faces); the one place this is done."""
+    check_tta(tta)
     faces = np.asarray(faces)
     probs = predict(faces)
     if tta == "flip":
@@ -71,9 +76,7 @@ class Classifier:
 
     def __init__(self, model_path: str | os.PathLike, *, num_threads: int | None = 1,
                  device: str | None = None, batch_size: int = 1, tta: str = "none"):
-        if tta not in TTA:
-            raise ValueError(f"unknown test-time augmentation {tta!r}; expected one of {', '.join(TTA)}")
-        self.tta = tta
+        self.tta = check_tta(tta)
         self.path = Path(model_path)
         # The model first: a missing model is reported as such, not as its missing .json.
         self.interpreter = make_interpreter(self.path, num_threads=num_threads, device=device)
