@@ -119,7 +119,8 @@ class HaarOptions:
 
 class EitherDetector(FaceDetector):
     """Two detectors as one: every face the first finds, and those of the second that no face of the first
-    overlaps (IoU >= 0.3, or half of the smaller box inside the other). New faces are vetted by the first's
+    overlaps (IoU >= 0.3, or half of the smaller box inside the other, unless the first's is under half the
+    second's side). New faces are vetted by the first's
     verify. Haar then BlazeFace: the cascade's reach for small faces, BlazeFace's for a face that fills the
     picture. regions=False: region looks (`detect_in`) ask the first only, the second looks at whole frames."""
 
@@ -141,7 +142,17 @@ class EitherDetector(FaceDetector):
 
 
 def _union(first: list[Box], second: list[Box]) -> list[Box]:
-    return first + [b for b in second if not any(b.iou(a) >= 0.3 or b.overlap(a) >= 0.5 for a in first)]
+    """first, and each box of second that no box of first overlaps as the same face would: by IoU >= 0.3, or by
+    half of the smaller inside the other, unless the first's box is under half the second's side. A find of
+    the cascade well inside a much larger box of BlazeFace (on a nose, a hand or a collar inside the face, or a
+    small face inside a large false box) does not hide it: both are kept, and the verifier vets each new face."""
+    return first + [b for b in second if not any(_same_face_as(a, b) for a in first)]
+
+
+def _same_face_as(first: Box, second: Box) -> bool:
+    if first.iou(second) >= 0.3:
+        return True
+    return first.overlap(second) >= 0.5 and 2 * max(first.w, first.h) >= max(second.w, second.h)
 
 
 def load_verifier(verify_model: str | None, threshold: float) -> FaceVerifier | None:

@@ -33,8 +33,17 @@ def test_the_union_keeps_the_first_and_adds_only_what_it_missed(first, second):
     found = EitherDetector(Fixed(first), Fixed(second)).detect(gray)
     assert found[: len(first)] == first
     for b in second:
-        overlapped = any(b.iou(a) >= 0.3 or b.overlap(a) >= 0.5 for a in first)
+        overlapped = any(b.iou(a) >= 0.3 or (b.overlap(a) >= 0.5 and 2 * max(a.w, a.h) >= max(b.w, b.h))
+                         for a in first)
         assert (b in found[len(first):]) == (not overlapped) or b in first
+
+
+def test_a_small_find_of_the_first_inside_a_large_face_of_the_second_does_not_hide_it():
+    gray = np.zeros((400, 400), np.uint8)
+    face = Box(50, 50, 300, 300)  # BlazeFace's face filling a close-up
+    for small, hides in ((Box(150, 150, 149, 149), False), (Box(150, 150, 150, 150), True)):
+        found = EitherDetector(Fixed([small]), Fixed([face])).detect(gray)
+        assert found == ([small] if hides else [small, face])  # just under half its side: both kept
 
 
 def test_a_box_just_under_the_overlap_bar_is_added():
