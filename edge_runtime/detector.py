@@ -8,6 +8,7 @@ face in a 640-wide frame, the smallest face worth classifying anyway (`min_size`
 from __future__ import annotations
 
 import abc
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -120,15 +121,19 @@ class HaarOptions:
 class EitherDetector(FaceDetector):
     """Two detectors as one: every face the first finds, and those of the second that no face of the first
     overlaps (IoU >= 0.3, or half of the smaller box inside the other, unless the first's is under half the
-    second's side). New faces are vetted by the first's
-    verify. Haar then BlazeFace: the cascade's reach for small faces, BlazeFace's for a face that fills the
-    picture. regions=False: region looks (`detect_in`) ask the first only, the second looks at whole frames."""
+    second's side). New faces are vetted by the first's verify. Haar then BlazeFace: the cascade's reach for
+    small faces, BlazeFace's for a face that fills the picture. regions=False: region looks (`detect_in`) ask the
+    first only, the second looks at whole frames. second_from: a face both find whose box by the second is at least
+    this share of the frame's shorter side (a near face) gets the second's box in place of the first's (None:
+    the first's always)."""
 
-    def __init__(self, first: FaceDetector, second: FaceDetector, regions: bool = True):
-        self.first, self.second, self.regions = first, second, regions
+    def __init__(self, first: FaceDetector, second: FaceDetector, regions: bool = True,
+                 second_from: float | None = None):
+        self.first, self.second, self.regions, self.second_from = first, second, regions, second_from
 
     def detect(self, gray: np.ndarray) -> list[Box]:
-        return _union(self.first.detect(gray), self.second.detect(gray))
+        least = math.inf if self.second_from is None else self.second_from * min(gray.shape[:2])
+        return _union(self.first.detect(gray), self.second.detect(gray), least)
 
     def detect_in(self, gray: np.ndarray, region: Box, sizes: tuple[int, int] | None = None,
                   fine: bool = False) -> list[Box]:
@@ -141,12 +146,22 @@ class EitherDetector(FaceDetector):
         return self.first.verify(gray, box)
 
 
-def _union(first: list[Box], second: list[Box]) -> list[Box]:
+def _union(first: list[Box], second: list[Box], least: float = math.inf) -> list[Box]:
     """first, and each box of second that no box of first overlaps as the same face would: by IoU >= 0.3, or by
     half of the smaller inside the other, unless the first's box is under half the second's side. A find of
     the cascade well inside a much larger box of BlazeFace (on a nose, a hand or a collar inside the face, or a
-    small face inside a large false box) does not hide it: both are kept, and the verifier vets each new face."""
-    return first + [b for b in second if not any(_same_face_as(a, b) for a in first)]
+    small face inside a large false box) does not hide it: both are kept, and the verifier vets each new face.
+    A box of second at least `least` on its longer side that is the same face as boxes of first takes their
+    place (in the first's order)."""
+    out, added = list(first), []
+    for b in second:
+        same = [a for a in out if _same_face_as(a, b)]
+        if not same:
+            added.append(b)
+        elif max(b.w, b.h) >= least:
+            at = out.index(same[0])
+            out = [a for a in out[:at] if a not in same] + [b] + [a for a in out[at:] if a not in same]
+    return out + added
 
 
 def _same_face_as(first: Box, second: Box) -> bool:

@@ -46,6 +46,49 @@ def test_a_small_find_of_the_first_inside_a_large_face_of_the_second_does_not_hi
         assert found == ([small] if hides else [small, face])  # just under half its side: both kept
 
 
+@given(first=boxes, second=boxes, share=st.floats(0.05, 1.0))
+def test_a_near_face_of_the_second_takes_the_place_of_the_first_ones(first, second, share):
+    gray = np.zeros((320, 420), np.uint8)
+    least = share * 320
+    found = EitherDetector(Fixed(first), Fixed(second), second_from=share).detect(gray)
+    plain = EitherDetector(Fixed(first), Fixed(second)).detect(gray)
+    # Every face is there either way: only which box stands for it changes (one near box of the second may stand
+    # for two boxes of the first on one face), and nothing comes from elsewhere.
+    assert len(found) <= len(plain) and all(b in first or b in second for b in found)
+    for a in first:
+        if a not in found:  # replaced by a near box of the second that is the same face
+            assert any(b in found and max(b.w, b.h) >= least and
+                       (a.iou(b) >= 0.3 or a.overlap(b) >= 0.5 and 2 * max(a.w, a.h) >= max(b.w, b.h))
+                       for b in second)
+    if not any(max(b.w, b.h) >= least for b in second):
+        assert found == plain
+
+
+def test_a_face_both_find_keeps_the_second_box_from_second_from_of_the_shorter_side():
+    gray = np.zeros((400, 600), np.uint8)  # shorter side 400: second_from 0.5 -> 200 px
+    haar = Box(105, 95, 190, 190)
+    for side, kept in ((199, haar), (200, None)):
+        blaze = Box(100, 100, side, side)
+        near = blaze if kept is None else kept
+        other = Box(450, 20, 40, 40)  # a second face of the first, farther: stays, in its place
+        found = EitherDetector(Fixed([other, haar]), Fixed([blaze]), second_from=0.5).detect(gray)
+        assert found == [other, near]
+    # Off (None, the default), the first's box stands.
+    assert EitherDetector(Fixed([haar]), Fixed([Box(100, 100, 300, 300)])).detect(gray) == [haar]
+
+
+def test_the_default_detector_keeps_blazefaces_box_of_a_near_face():
+    import cv2
+
+    assert build_pipeline(DetectionSettings()).detector.second_from == DetectionSettings().pad_from == 0.5
+    detector = build_pipeline(DetectionSettings(pad_from=0.3)).detector
+    assert detector.second_from == 0.3
+    gray = cv2.imread("tests/data/wild/Billy_Crystal_0004.jpg", cv2.IMREAD_GRAYSCALE)
+    (haar,), (blaze,) = detector.first.detect(gray), detector.second.detect(gray)
+    assert haar != blaze and haar.iou(blaze) >= 0.3 and max(blaze.w, blaze.h) >= 0.3 * min(gray.shape)
+    assert detector.detect(gray) == [blaze]
+
+
 def test_a_box_just_under_the_overlap_bar_is_added():
     a = Box(0, 0, 100, 100)
     under = Box(54, 0, 100, 100)  # IoU 4600 / 15400 = 0.299: a face the first did not find
