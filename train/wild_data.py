@@ -7,8 +7,9 @@ file name without its trailing number (`George_W_Bush_0012.jpg`, `Dileep_33.jpg`
 that name, the same on every machine.
 
 Also here: the face verifier's real crops. Each photo shows one person, usually close up, so the largest
-box the runtime's Haar detector finds in it is that person's face; windows away from it (hair, shoulders,
-clothes, the wall) and the cascade's own hits there with minNeighbors 0 are real non-faces.
+box the runtime's default detector finds in it is that person's face, framed by each of the detectors the
+face path joins (the cascade, BlazeFace); windows away from it (hair, shoulders, clothes, the wall) and the
+cascade's own hits there with minNeighbors 0 are real non-faces.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 
 from edge_runtime.boxes import Box
-from edge_runtime.detector import HaarDetector, HaarOptions
+from edge_runtime.detector import FaceDetector, HaarDetector, HaarOptions
 from edge_runtime.labels import LABELS
 from edge_runtime.sources import IMAGE_SUFFIXES
 
@@ -72,7 +73,7 @@ def read_gray(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
-def face_box(gray: np.ndarray, detector: HaarDetector) -> Box | None:
+def face_box(gray: np.ndarray, detector: FaceDetector) -> Box | None:
     """The photo's face: the largest box `detector` finds, when it is at least FACE_SHARE of the shorter side."""
     boxes = detector.detect(gray)
     if not boxes:
@@ -122,11 +123,39 @@ def non_face_windows(gray: np.ndarray, face: Box, count: int, rng: np.random.Gen
     return out
 
 
-def detectors() -> tuple[HaarDetector, HaarDetector]:
-    """The runtime's detector without its verifier (what the verifier is asked about), and the loose cascade
-    (minNeighbors 0: every window that passes all stages) for the cascade's false hits."""
-    return (HaarDetector(HaarOptions(verify_model="")),
-            HaarDetector(HaarOptions(min_neighbors=0, min_size=24, verify_model="", pad=0)))
+@dataclass(frozen=True)
+class Finders:
+    """What the verifier's real crops are cut with: the default face path's detector without its verifier (the
+    boxes the verifier is asked about), each detector it joins alone (each frames a face its own way: the
+    verifier learns both framings), and the loose cascade (minNeighbors 0: every window that passes all stages)
+    for the cascade's false hits."""
+
+    face_path: FaceDetector
+    each: tuple[FaceDetector, ...]
+    loose: HaarDetector
+
+
+def finders() -> Finders:
+    from edge_runtime.face_path import DetectionSettings, build_detector
+
+    union = build_detector(DetectionSettings(verify_model=""))
+    return Finders(union, (union.first, union.second),
+                   HaarDetector(HaarOptions(min_neighbors=0, min_size=24, verify_model="", pad=0)))
+
+
+def framings(gray: np.ndarray, found: Finders) -> list[Box]:
+    """The photo's face as each detector frames it: each one's largest box where it is the face path's face (IoU
+    >= 0.3 with the face path's largest box; a cascade's find on a nose inside BlazeFace's face is not), the same
+    box once, the face path's first; none when the face path finds no face."""
+    face = face_box(gray, found.face_path)
+    if face is None:
+        return []
+    out = [face]
+    for detector in found.each:
+        box = face_box(gray, detector)
+        if box is not None and box not in out and box.iou(face) >= 0.3:
+            out.append(box)
+    return out
 
 
 def _gray_variant(bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -140,27 +169,31 @@ def _gray_variant(bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def verifier_crops(photos: list[Photo], rng: np.random.Generator, *, faces_per_photo: int = 12,
                    non_faces_per_photo: int = 16, size: int = 48, jitter: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(faces, non-faces), (N, size, size) uint8 crops of `photos`: the face as the detector frames it (with
-    its framing jitter, on grey variants of the photo; jitter=False: the detector's box itself, once), and
-    windows away from it. A photo whose face the detector does not find gives only non-faces."""
+    """(faces, non-faces), (N, size, size) uint8 crops of `photos`: the face as each detector frames it (with the
+    framing jitter, on grey variants of the photo, `faces_per_photo` in all; jitter=False: the face path's own
+    largest box, once: what the runtime asks the verifier about), and windows away from it. A photo whose face
+    the face path does not find gives only non-faces."""
     from edge_runtime.preprocess import preprocess_faces
 
-    detector, loose = detectors()
+    found = finders()
     faces, others = [], []
     for photo in photos:
         bgr = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
         if bgr is None:
             continue
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        face = face_box(gray, detector)
-        if face is None:
+        boxes = framings(gray, found)
+        if not boxes:
             continue
         if jitter:
-            for box in jittered(face, rng, faces_per_photo):
+            for i in range(faces_per_photo):
+                box = jittered(boxes[i % len(boxes)], rng, 1)[0]
                 faces.append(preprocess_faces(_gray_variant(bgr, rng), [box], size=size)[0])
         else:
-            faces.append(preprocess_faces(gray, [face.as_list()], size=size)[0])
-        windows = non_face_windows(gray, face, non_faces_per_photo, rng, loose)
+            faces.append(preprocess_faces(gray, [boxes[0].as_list()], size=size)[0])
+        # Away from every framing of the face: a window just off one detector's box may be the other's face.
+        windows = [w for w in non_face_windows(gray, boxes[0], non_faces_per_photo, rng, found.loose)
+                   if all(away(Box(*map(int, w)), b) for b in boxes[1:])]
         if windows:
             others.append(preprocess_faces(_gray_variant(bgr, rng) if jitter else gray, windows, size=size))
     empty = np.zeros((0, size, size), np.uint8)

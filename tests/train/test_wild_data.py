@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.boxes import Box
+from edge_runtime.detector import HaarDetector
 from train import wild_data
 from train.verifier_data import background, glasses, light, make_verifier_data, real_variety
 
@@ -92,3 +93,39 @@ def test_the_variety_keeps_shape_and_changes_the_faces(val_sample):
     some = real_variety(faces, np.random.default_rng(5), prob=0.5)
     changed = (some != faces).any(axis=(1, 2)).mean()
     assert 0.2 < changed < 0.8
+
+
+class _Fixed:
+    def __init__(self, *boxes):
+        self.boxes = list(boxes)
+
+    def detect(self, gray):
+        return list(self.boxes)
+
+
+def test_the_verifier_learns_each_detectors_framing_of_the_face_only():
+    gray = np.zeros((300, 300), np.uint8)
+    face, haar_face = Box(40, 40, 220, 220), Box(50, 45, 200, 200)
+    nose = Box(120, 120, 70, 70)  # the cascade's find inside BlazeFace's face: 0.23 of the side, not a face
+    found = wild_data.Finders(_Fixed(face), (_Fixed(nose), _Fixed(face)), None)
+    assert wild_data.framings(gray, found) == [face]
+    found = wild_data.Finders(_Fixed(face), (_Fixed(haar_face), _Fixed(face)), None)
+    assert wild_data.framings(gray, found) == [face, haar_face]
+    # A face path that finds no face (or one under FACE_SHARE of the shorter side) gives no framing at all.
+    assert wild_data.framings(gray, wild_data.Finders(_Fixed(Box(0, 0, 59, 59)), (_Fixed(face),), None)) == []
+
+
+def test_the_real_finders_are_the_default_face_path_and_each_of_its_detectors():
+    import cv2
+
+    from edge_runtime.blazeface import BlazeFaceDetector
+    from edge_runtime.detector import EitherDetector
+
+    found = wild_data.finders()
+    assert isinstance(found.face_path, EitherDetector) and found.face_path.first.verifier is None
+    assert isinstance(found.each[0], HaarDetector) and isinstance(found.each[1], BlazeFaceDetector)
+    gray = cv2.imread(str(WILD / "Billy_Crystal_0004.jpg"), cv2.IMREAD_GRAYSCALE)
+    boxes = wild_data.framings(gray, found)
+    # Both detectors find this face, each framing it its own way; the face path's box comes first.
+    assert len(boxes) == 2 and boxes[0] == max(found.face_path.detect(gray), key=lambda b: b.area)
+    assert boxes[1].iou(boxes[0]) >= 0.3
