@@ -233,10 +233,13 @@ def get_arch(name: str) -> Arch:
 
 def count_macs(model: keras.Model) -> int:
     """Multiply-adds for one face through the conv, depthwise and dense layers (what dominates
-    int8 inference time); pooling, BN (folded) and activations are not counted."""
+    int8 inference time); pooling, BN (folded) and activations are not counted. A model inside the model (a
+    blend's members) counts with its own layers."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, layers.DepthwiseConv2D):  # a Conv2D subclass in some Keras versions: test it first
+        if isinstance(layer, keras.Model):
+            total += count_macs(layer)
+        elif isinstance(layer, layers.DepthwiseConv2D):  # a Conv2D subclass in some Keras versions: test it first
             _, h, w, c = layer.output.shape
             total += h * w * c * layer.kernel_size[0] * layer.kernel_size[1]
         elif isinstance(layer, layers.Conv2D):

@@ -1,4 +1,4 @@
-"""Workstation commands: `data stats`, `train`, `evaluate`, `predict`, `publish` (need the [train] extra).
+"""Workstation commands: `data stats`, `train`, `blend`, `evaluate`, `predict`, `publish` (need the [train] extra).
 `verifier train` trains here too but builds its int8 file with convert, so it registers from convert/cli.py."""
 
 from __future__ import annotations
@@ -123,9 +123,35 @@ def cmd_publish(args) -> int:
     return 0
 
 
+def cmd_blend(args) -> int:
+    tensorflow_env()
+    from train.blend import parse_member, write_blend
+    from train.predict import default_split
+
+    try:
+        members = [parse_member(text) for text in args.members]
+        split = split_name = None
+        if args.data:
+            ds = load_for_command(args.data, args.format, args.skip_bad)
+            split_name = args.split or default_split(ds.splits)
+            split = ds.split(split_name)
+        card = write_blend(members, Path(args.out), command=command_line(),
+                           data=args.data, split=split, split_name=split_name or "val")
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    shares = ", ".join(f"{m['name'] or m['model']} {m['weight']:.2f}" for m in card["training"]["members"])
+    print(f"{args.out}/model.keras: blend of {shares}; {card['multiply_adds'] / 1e6:.1f} M multiply-adds per face")
+    if split is not None:
+        metrics = json.loads((Path(args.out) / "report" / "metrics.json").read_text())
+        print(f"{split_name}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} (single crop)")
+    print(f"next: fer-edge publish {args.out} --name NAME, then fer-edge convert --model models/NAME.keras --int8")
+    return 0
+
+
 def register(sub) -> None:
     add_data_command(sub)
     add_train_command(sub)
+    add_blend_command(sub)
     add_evaluate_command(sub)
     add_predict_command(sub)
     add_publish_command(sub)
@@ -221,6 +247,19 @@ def _teacher_args(tr: argparse.ArgumentParser, d) -> None:
                     "the saved model is float32 either way")
 
 
+def add_blend_command(sub) -> None:
+    bl = add_command(sub, "blend", help="Several trained models as one (their probabilities averaged with "
+                     "weights) in one .keras run folder, for `fer-edge publish` and `fer-edge convert`.",
+                     example="fer-edge blend models/fer_cnn.keras:0.7 models/fer_mobile.keras:0.3 "
+                     "--data ../shared/fer2013 --out runs/fer_blend")
+    bl.add_argument("members", nargs="+", metavar="MODEL.keras:WEIGHT",
+                    help="float models with their cards, each with a positive weight (normalised to sum to 1)")
+    data_args(bl, required=False)
+    bl.add_argument("--split", help="split of --data (default: val when present)")
+    bl.add_argument("--out", required=True, help="run folder to write (model.keras, model.json, report/)")
+    bl.set_defaults(func=cmd_blend)
+
+
 def add_evaluate_command(sub) -> None:
     ev = add_command(sub, "evaluate", help="Accuracy, macro-F1, per-class metrics and confusion of a .keras or "
                      ".tflite model on labelled faces; on a pixels-only CSV, writes a Kaggle-style submission.",
@@ -244,7 +283,7 @@ def add_predict_command(sub) -> None:
     pr = add_command(sub, "predict", help="Print emotion probabilities for already-cropped face images.",
                      example="fer-edge predict --model models/fer_cnn_int8.tflite face1.png face2.jpg")
     pr.add_argument("images", nargs="+", help="face images (any size or colour; the whole image is the face)")
-    pr.add_argument("--model", default="models/fer_cnn_int8.tflite", help=".keras or .tflite model")
+    pr.add_argument("--model", default="models/fer_blend_int8.tflite", help=".keras or .tflite model")
     pr.add_argument("--json", action="store_true", help="one JSON line per image")
     pr.add_argument("--tta", choices=("flip",), help="test-time augmentation: average with the mirrored face "
                     "(twice the time per face)")

@@ -1,0 +1,138 @@
+"""`fer-edge blend`: several trained models as one, their predictions pooled with weights, in one .keras file.
+
+Models trained on FER2013 err alike on FER2013 but less alike on real photographs: the fast fer_mobile, weaker on
+FER2013 val (62.6 % against fer_cnn's 67.5 %, flip-averaged), is right on other faces of wild_dev than fer_cnn is,
+and 0.6 fer_cnn + 0.4 fer_mobile labels more of them right than either (docs/training_log.md). A blend is one
+Keras graph: each member's logits (its last softmax Dense without the softmax) on the same input, scaled by its
+weight, summed, then one softmax: the weighted geometric mean of the members' probabilities, renormalised. The
+softmax at the end gives the int8 output the fixed 1/256 scale every model has (a sum of probabilities would be
+quantised to whatever range calibration saw, and cap the top score under 1). It converts to one int8 file that the
+device runs through its one interpreter loader, as any model: nothing on the device knows it is a blend.
+
+The blend is written as a run folder (model.keras, model.json, report/) for `fer-edge publish`, like a training
+run: its card records each member's file, sha256, name and val accuracy, and its weight.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_runtime.errors import ModelError
+from edge_runtime.metadata import read_metadata, sha256_file, write_json_atomic
+
+
+@dataclass(frozen=True)
+class Member:
+    path: Path
+    weight: float
+
+
+def parse_member(text: str) -> Member:
+    """'models/fer_cnn.keras:0.7' -> Member; the weight is a positive number (the last ':' separates it)."""
+    path, sep, weight = text.rpartition(":")
+    if not sep or not path:
+        raise ValueError(f"{text!r}: expected MODEL.keras:WEIGHT, e.g. models/fer_cnn.keras:0.7")
+    try:
+        value = float(weight)
+    except ValueError:
+        raise ValueError(f"{text!r}: weight {weight!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{text!r}: weight must be a positive number (got {weight})")
+    return Member(Path(path), value)
+
+
+def _cards(members: list[Member]) -> list[dict]:
+    """Each member's model card, checked: a .keras file with its card, all with the same labels and
+    preprocessing (one crop feeds every member)."""
+    if len(members) < 2:
+        raise ValueError(f"a blend needs at least two models (got {len(members)})")
+    if len({m.path.resolve() for m in members}) != len(members):
+        raise ValueError("a blend names each model once: " + ", ".join(str(m.path) for m in members))
+    cards = []
+    for m in members:
+        if m.path.suffix.lower() != ".keras":
+            raise ValueError(f"{m.path}: a blend is made of float .keras models (got {m.path.suffix or 'no suffix'})")
+        if not m.path.is_file():
+            raise FileNotFoundError(f"{m.path}: no such model")
+        cards.append(read_metadata(m.path))
+    first = cards[0]
+    for m, card in zip(members[1:], cards[1:]):
+        for key in ("labels", "preprocessing"):
+            if card.get(key) != first.get(key):
+                raise ValueError(f"{m.path}: its {key} {card.get(key)} differ from {members[0].path}'s "
+                                 f"{first.get(key)}; a blend's members must share them")
+    return cards
+
+
+def member_logits(model, tag: str):
+    """`model` up to its logits: its last layer, a softmax Dense, again without the softmax (same weights)."""
+    import keras
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense) or last.get_config().get("activation") != "softmax":
+        raise ValueError(f"its last layer is {type(last).__name__} "
+                         f"({last.get_config().get('activation', 'no activation')}), not a softmax Dense: "
+                         "a blend pools the members' logits")
+    head = keras.layers.Dense(last.units, name=f"logits_{tag}")
+    logits = keras.Model(model.inputs, head(last.input), name=f"member_{tag}")
+    head.set_weights(last.get_weights())
+    return logits
+
+
+def build_blend(models: list, weights: list[float]):
+    """One Keras model: softmax of the members' logits weighted (weights normalised to sum to 1) and summed, every
+    member on the same input under a name of its own."""
+    import keras
+
+    total = sum(weights)
+    face = keras.Input(models[0].input_shape[1:], name="face")
+    parts = [keras.layers.Rescaling(weight / total, name=f"weight_{i}")(member_logits(model, str(i))(face))
+             for i, (model, weight) in enumerate(zip(models, weights, strict=True))]
+    pooled = keras.layers.Softmax(name="blend")(keras.layers.Add(name="logits")(parts))
+    return keras.Model(face, pooled, name="blend")
+
+
+def write_blend(members: list[Member], out: Path, *, command: str, data=None, split=None,
+                split_name: str = "val") -> dict:
+    """OUT/model.keras (the blend), OUT/model.json (its card) and, given a labelled split, OUT/report/ (metrics.json,
+    confusion matrix) for `fer-edge publish OUT --name NAME`. Returns the card."""
+    import keras
+
+    from train.architectures import count_macs
+
+    cards = _cards(members)
+    models = []
+    for m in members:
+        try:
+            models.append(keras.saving.load_model(m.path, compile=False))
+        except Exception as exc:  # Keras raises many types for a bad file
+            raise ModelError(f"{m.path}: cannot load Keras model: {exc}") from exc
+    for m, model in zip(members, models):
+        try:
+            member_logits(model, "check")
+        except ValueError as exc:
+            raise ValueError(f"{m.path}: {exc}") from None
+    blend = build_blend(models, [m.weight for m in members])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    total = sum(m.weight for m in members)
+    record = [{"model": str(m.path), "sha256": sha256_file(m.path), "name": card.get("name"),
+               "arch": card.get("arch"), "val_accuracy": (card.get("evaluation") or {}).get("accuracy"),
+               "weight": m.weight / total} for m, card in zip(members, cards)]
+    card = {
+        "name": "blend", "format": "keras", "labels": cards[0]["labels"], "input": cards[0].get("input"),
+        "preprocessing": cards[0]["preprocessing"], "arch": "blend",
+        "parameters": int(blend.count_params()), "multiply_adds": count_macs(blend),
+        "training": {"command": command, "data": str(data) if data else None, "members": record},
+        "date": datetime.date.today().isoformat(),
+    }
+    blend.save(out / "model.keras")
+    write_json_atomic(out / "model.json", card)
+    if split is not None:
+        from train.report import write_report
+
+        write_report(out / "model.keras", split, out / "report", split_name=split_name)
+    return card
