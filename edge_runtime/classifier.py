@@ -21,7 +21,7 @@ from edge_runtime.interpreter import (
 from edge_runtime.metadata import labels_of, preprocessing_of, read_metadata
 from edge_runtime.preprocess import preprocess_faces
 
-SHIPPED_MODEL = Path("models") / "fer_cnn_int8.tflite"
+SHIPPED_MODEL = Path("models") / "fer_blend_int8.tflite"
 # Test-time augmentation: "flip" averages each face's probabilities with its mirror image's (a face's expression is
 # the same mirrored). Measured with the shipped fer_cnn_int8 (2026-12-06): FER2013 val 67.18 -> 67.54 %; wild_dev
 # photos through `fer-edge detect`, right label on faces found 57.4 -> 58.2 %; it costs a second inference per face.

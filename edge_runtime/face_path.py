@@ -32,7 +32,7 @@ class DetectionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     model: Path | None = _setting(None, "int8 .tflite emotion model with its .json metadata (default: the shipped "
-                                  "models/fer_cnn_int8.tflite)", "TFLITE")
+                                  "models/fer_blend_int8.tflite)", "TFLITE")
     device: str | None = _setting(None, "Edge TPU device for *_edgetpu.tflite models: usb, usb:0, pci:0", "DEV",
                                   max_length=64)
     threads: int = _setting(1, "CPU threads for the model and OpenCV", "N", ge=1, le=64)

@@ -13,7 +13,7 @@ def register(sub) -> None:
     p = add_command(sub, "bundle", help="Pack the int8 model, its metadata, the daemon's config and systemd unit, "
                     "install.sh and a wheel of fer-edge into one self-checking .tar.gz for a Pi "
                     "(`fer-edge bundle verify BUNDLE` checks one).",
-                    example="fer-edge bundle --model models/fer_cnn_int8.tflite --out fer-edge.tar.gz "
+                    example="fer-edge bundle --model models/fer_blend_int8.tflite --out fer-edge.tar.gz "
                     "--platform linux_aarch64 --with-deps",
                     # argparse cannot mark --model/--out required and still allow `bundle verify`: say it here.
                     usage="fer-edge bundle --model MODEL --out OUT [options]\n"

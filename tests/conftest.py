@@ -12,10 +12,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
 VAL_SAMPLE = REPO / "convert" / "val_sample"
-# Every shipped model pair (float .keras, int8 .tflite). fer_cnn, the accurate one, is also the device
-# default (since 2026-12-01); fer_mobile is the fast one (a seventh of the time per face).
-SHIPPED = {name: (MODELS / f"{name}.keras", MODELS / f"{name}_int8.tflite") for name in ("fer_mobile", "fer_cnn")}
-SHIPPED_FLOAT, SHIPPED_INT8 = SHIPPED["fer_cnn"]
+# Every shipped model pair (float .keras, int8 .tflite). fer_cnn is the accurate one, fer_mobile the fast one (a
+# seventh of the time per face), fer_blend (0.7 fer_cnn + 0.3 fer_mobile in one graph) the device default since
+# 2026-12-06.
+SHIPPED = {name: (MODELS / f"{name}.keras", MODELS / f"{name}_int8.tflite")
+           for name in ("fer_mobile", "fer_cnn", "fer_blend")}
+SHIPPED_FLOAT, SHIPPED_INT8 = SHIPPED["fer_blend"]
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -263,7 +263,7 @@ def add_blend_command(sub) -> None:
 def add_evaluate_command(sub) -> None:
     ev = add_command(sub, "evaluate", help="Accuracy, macro-F1, per-class metrics and confusion of a .keras or "
                      ".tflite model on labelled faces; on a pixels-only CSV, writes a Kaggle-style submission.",
-                     example="fer-edge evaluate --model models/fer_cnn_int8.tflite --data ../shared/fer2013 "
+                     example="fer-edge evaluate --model models/fer_blend_int8.tflite --data ../shared/fer2013 "
                      "--split val --report runs/eval")
     ev.add_argument("--model", required=True, help=".keras or .tflite model (metadata .json beside it)")
     data_args(ev)
@@ -281,7 +281,7 @@ def add_evaluate_command(sub) -> None:
 
 def add_predict_command(sub) -> None:
     pr = add_command(sub, "predict", help="Print emotion probabilities for already-cropped face images.",
-                     example="fer-edge predict --model models/fer_cnn_int8.tflite face1.png face2.jpg")
+                     example="fer-edge predict --model models/fer_blend_int8.tflite face1.png face2.jpg")
     pr.add_argument("images", nargs="+", help="face images (any size or colour; the whole image is the face)")
     pr.add_argument("--model", default="models/fer_blend_int8.tflite", help=".keras or .tflite model")
     pr.add_argument("--json", action="store_true", help="one JSON line per image")

@@ -22,7 +22,7 @@ from release_tools.bundle import BundleOptions, build_bundle, build_own_wheel
 from tests.support import free_port, need_tool, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "fer_cnn_int8.tflite"
+MODEL = REPO / "models" / "fer_blend_int8.tflite"
 SAMPLE = REPO / "edge_runtime" / "samples" / "faces.mp4"
 # The devices' Python: the base interpreter under any venv, as in tests/release.
 DEVICE_PYTHON = getattr(sys, "_base_executable", sys.executable)

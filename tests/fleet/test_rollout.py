@@ -116,7 +116,7 @@ def test_canary_first_rollout_with_rollback_and_status(tools, devices, make_bund
     # Each device runs its current release as systemd would, and status reads its version from it.
     for d in devs:
         daemon(d.name, d.http_port, token_file, fer_edge=[str(d.prefix / "current" / "venv" / "bin" / "fer-edge")],
-               model=d.prefix / "current" / "models" / "fer_cnn_int8.tflite")
+               model=d.prefix / "current" / "models" / "fer_blend_int8.tflite")
     status = fleet("status", "-i", str(inv))
     assert status.returncode == 0, status.stdout + status.stderr
     lines = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:]}

@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from release_tools.bundle import BundleOptions, build_bundle, build_own_wheel, runtime_requirements
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_INT8 = REPO / "models" / "fer_cnn_int8.tflite"
+SHIPPED_INT8 = REPO / "models" / "fer_blend_int8.tflite"
 # The interpreter the "device" makes its venv from: the base Python under any venv, which has the
 # runtime dependencies here and in CI, so install.sh needs no network.
 DEVICE_PYTHON = getattr(sys, "_base_executable", sys.executable)

@@ -32,22 +32,22 @@ def test_round_trip(make_bundle, tmp_path, capsys, unpack, shipped_int8):
     assert top.name == "fer-edge-1.2.3-test"
     manifest = verify(top)
     card = read_metadata(shipped_int8)
-    assert sorted(manifest["files"]) == ["config/fer-edge.yaml", "install.sh", "models/fer_cnn_int8.json",
-                                         "models/fer_cnn_int8.tflite", "systemd/fer-edge.service",
+    assert sorted(manifest["files"]) == ["config/fer-edge.yaml", "install.sh", "models/fer_blend_int8.json",
+                                         "models/fer_blend_int8.tflite", "systemd/fer-edge.service",
                                          "wheels/fer_edge-0.1.0-py3-none-any.whl"]
-    assert manifest["files"]["models/fer_cnn_int8.tflite"] == {"sha256": sha256_file(shipped_int8),
+    assert manifest["files"]["models/fer_blend_int8.tflite"] == {"sha256": sha256_file(shipped_int8),
                                                                 "size": shipped_int8.stat().st_size}
     assert manifest["version"] == "1.2.3-test" and manifest["created"].endswith("Z")
     assert manifest["source_model"]["sha256"] == card["source_model"]["sha256"]
     assert manifest["parity"] == card["parity"]
-    assert (top / "models" / "fer_cnn_int8.tflite").read_bytes() == shipped_int8.read_bytes()
+    assert (top / "models" / "fer_blend_int8.tflite").read_bytes() == shipped_int8.read_bytes()
     config = yaml.safe_load((top / "config" / "fer-edge.yaml").read_text())
-    assert config["detection"]["model"] == "../models/fer_cnn_int8.tflite"
+    assert config["detection"]["model"] == "../models/fer_blend_int8.tflite"
     unit = (top / "systemd" / "fer-edge.service").read_text()
     assert ("ExecStart=/opt/fer-edge/current/venv/bin/fer-edge run --config /opt/fer-edge/current/config/"
-            "fer-edge.yaml --model /opt/fer-edge/current/models/fer_cnn_int8.tflite") in unit
+            "fer-edge.yaml --model /opt/fer-edge/current/models/fer_blend_int8.tflite") in unit
     assert (top / "install.sh").stat().st_mode & 0o111
-    assert check_model(top / "models" / "fer_cnn_int8.tflite") == top / "manifest.json"
+    assert check_model(top / "models" / "fer_blend_int8.tflite") == top / "manifest.json"
 
 
 def test_config_is_kept_and_points_at_the_bundled_model(make_bundle, tmp_path, unpack):
@@ -55,18 +55,18 @@ def test_config_is_kept_and_points_at_the_bundled_model(make_bundle, tmp_path, u
     source.write_text("camera:\n  name: door\ndetection:\n  model: /somewhere/else.tflite\n  threads: 2\n")
     top = unpack(make_bundle(config=source), tmp_path / "unpacked")
     config = yaml.safe_load((top / "config" / "fer-edge.yaml").read_text())
-    assert config == {"camera": {"name": "door"}, "detection": {"model": "../models/fer_cnn_int8.tflite",
+    assert config == {"camera": {"name": "door"}, "detection": {"model": "../models/fer_blend_int8.tflite",
                                                                 "threads": 2}}
 
 
 @pytest.mark.parametrize("tamper, named", [
-    ("flip", "models/fer_cnn_int8.tflite: changed: sha256"),
+    ("flip", "models/fer_blend_int8.tflite: changed: sha256"),
     ("remove", "config/fer-edge.yaml: missing"),
     ("add", "models/extra.tflite: extra file"),
 ])
 def test_verify_names_the_file_that_differs(make_bundle, tmp_path, capsys, tamper, named, unpack):
     top = unpack(make_bundle(), tmp_path / "unpacked")
-    model = top / "models" / "fer_cnn_int8.tflite"
+    model = top / "models" / "fer_blend_int8.tflite"
     if tamper == "flip":
         data = bytearray(model.read_bytes())
         data[len(data) // 2] ^= 0x01
@@ -89,7 +89,7 @@ def test_verify_refuses_a_tarball_with_a_link(make_bundle, tmp_path, unpack):
 
 def test_daemon_check_refuses_a_changed_model(make_bundle, tmp_path, unpack, shipped_int8):
     top = unpack(make_bundle(), tmp_path / "unpacked")
-    model = top / "models" / "fer_cnn_int8.tflite"
+    model = top / "models" / "fer_blend_int8.tflite"
     data = bytearray(model.read_bytes())
     data[-1] ^= 0xFF
     model.write_bytes(bytes(data))
@@ -104,7 +104,7 @@ def test_daemon_check_refuses_a_changed_model(make_bundle, tmp_path, unpack, shi
 
 def test_the_daemon_refuses_a_changed_bundled_model(make_bundle, tmp_path, unpack):
     top = unpack(make_bundle(), tmp_path / "unpacked")
-    model = top / "models" / "fer_cnn_int8.tflite"
+    model = top / "models" / "fer_blend_int8.tflite"
     model.write_bytes(model.read_bytes()[:-1] + b"\0")
     result = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "run", "--config", "config/fer-edge.yaml",
                              "--source", str(SAMPLE_VIDEO), "--http", "off", "--jsonl", "off"],
@@ -131,14 +131,14 @@ def test_bad_inputs_are_refused_with_a_sentence(make_bundle, tmp_path, shipped_i
 
 
 def test_edgetpu_model_travels_beside_the_cpu_model(make_bundle, tmp_path, unpack, shipped_int8, device_python):
-    tpu = tmp_path / "fer_cnn_int8_edgetpu.tflite"
+    tpu = tmp_path / "fer_blend_int8_edgetpu.tflite"
     shutil.copyfile(shipped_int8, tpu)
     meta = json.loads(shipped_int8.with_suffix(".json").read_text())
     tpu.with_suffix(".json").write_text(json.dumps(meta))
     top = unpack(make_bundle(edgetpu_model=tpu), tmp_path / "unpacked")
     manifest = verify(top)
     assert [(m["file"], m["edgetpu"]) for m in manifest["models"]] == [
-        ("models/fer_cnn_int8.tflite", False), ("models/fer_cnn_int8_edgetpu.tflite", True)]
+        ("models/fer_blend_int8.tflite", False), ("models/fer_blend_int8_edgetpu.tflite", True)]
     dry = subprocess.run(["bash", str(top / "install.sh"), "--dry-run", "--prefix", str(tmp_path / "root"),
                           "--python", device_python, "--no-systemd"], capture_output=True, text=True)
     assert dry.returncode == 0 and not (tmp_path / "root").exists()

@@ -37,7 +37,7 @@ def test_a_keras_model_is_refused_when_the_bundle_is_made(tmp_path, capsys, own_
 def test_a_file_that_is_no_tflite_model_is_refused(tmp_path, capsys, own_wheel):
     model = tmp_path / "fake_int8.tflite"
     model.write_bytes(b"not a flatbuffer at all" * 10)
-    meta = json.loads((REPO / "models" / "fer_cnn_int8.json").read_text())
+    meta = json.loads((REPO / "models" / "fer_blend_int8.json").read_text())
     meta.pop("sha256", None)
     (tmp_path / "fake_int8.json").write_text(json.dumps(meta))
     assert bundle("--model", str(model), "--out", str(tmp_path / "b.tar.gz"), "--wheel", str(own_wheel)) == 1
@@ -46,8 +46,8 @@ def test_a_file_that_is_no_tflite_model_is_refused(tmp_path, capsys, own_wheel):
 
 def test_a_model_whose_metadata_is_not_int8_is_refused(tmp_path, capsys, own_wheel):
     model = tmp_path / "fer_float.tflite"
-    shutil.copyfile(REPO / "models" / "fer_cnn_int8.tflite", model)
-    meta = json.loads((REPO / "models" / "fer_cnn_int8.json").read_text())
+    shutil.copyfile(REPO / "models" / "fer_blend_int8.tflite", model)
+    meta = json.loads((REPO / "models" / "fer_blend_int8.json").read_text())
     meta["precision"] = "float32"
     (tmp_path / "fer_float.json").write_text(json.dumps(meta))
     assert bundle("--model", str(model), "--out", str(tmp_path / "b.tar.gz"), "--wheel", str(own_wheel)) == 1
@@ -65,7 +65,7 @@ def test_a_config_the_daemon_would_refuse_is_refused_when_the_bundle_is_made(tmp
     site = tmp_path / "site.yaml"
     site.write_text(config)
     out = tmp_path / "b.tar.gz"
-    assert bundle("--model", str(REPO / "models" / "fer_cnn_int8.tflite"), "--config", str(site), "--out", str(out),
+    assert bundle("--model", str(REPO / "models" / "fer_blend_int8.tflite"), "--config", str(site), "--out", str(out),
                   "--wheel", str(own_wheel)) == 1
     err = one_sentence(capsys)
     assert err.startswith("fer-edge bundle: --config: the daemon would refuse it: ") and said in err, err
@@ -86,7 +86,7 @@ def test_what_only_the_device_has_is_not_held_against_the_config(make_bundle, tm
 
 def test_out_in_a_folder_that_does_not_exist_is_refused(tmp_path, capsys, own_wheel):
     out = tmp_path / "no" / "such" / "b.tar.gz"
-    assert bundle("--model", str(REPO / "models" / "fer_cnn_int8.tflite"), "--out", str(out), "--wheel",
+    assert bundle("--model", str(REPO / "models" / "fer_blend_int8.tflite"), "--out", str(out), "--wheel",
                   str(own_wheel)) == 1
     assert f"--out {out}: the folder {out.parent} does not exist (make it first)" in one_sentence(capsys)
     assert not (tmp_path / "no").exists()

@@ -47,7 +47,7 @@ def test_install_twice_into_a_prefix(install_sh, make_bundle, unpack, tmp_path):
     venv_python = prefix / "venvs" / os.listdir(prefix / "venvs")[0] / "bin" / "python"
     found = subprocess.run([venv_python, "-c", "from edge_runtime.release.installed import installed_model; "
                             "print(installed_model())"], cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert found.stdout.strip() == f"{prefix}/current/models/fer_cnn_int8.tflite"
+    assert found.stdout.strip() == f"{prefix}/current/models/fer_blend_int8.tflite"
 
     before = listing(prefix)
     second = install_sh(top, prefix)
@@ -62,9 +62,9 @@ def test_install_twice_into_a_prefix(install_sh, make_bundle, unpack, tmp_path):
 
 def test_install_refuses_a_tampered_bundle(install_sh, make_bundle, unpack, tmp_path):
     top = unpack(make_bundle(), tmp_path / "unpacked")
-    with open(top / "models" / "fer_cnn_int8.json", "a") as fh:
+    with open(top / "models" / "fer_blend_int8.json", "a") as fh:
         fh.write(" ")
     result = install_sh(top, tmp_path / "root")
     assert result.returncode == 1
-    assert "models/fer_cnn_int8.json: changed" in result.stderr
+    assert "models/fer_blend_int8.json: changed" in result.stderr
     assert not (tmp_path / "root").exists()

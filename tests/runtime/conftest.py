@@ -3,7 +3,7 @@
 The int8 model is built once per session with TensorFlow (tests may import it; edge_runtime
 may not): a small network fitted in closed form on real FER faces, converted to full
 integer with real faces as the representative set, with its metadata sidecar. Tests that
-judge labels use the shipped device default instead as soon as models/fer_cnn_int8.tflite exists.
+judge labels use the shipped device default instead as soon as models/fer_blend_int8.tflite exists.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from edge_runtime.preprocess import Preprocessing
 
 REPO = Path(__file__).resolve().parents[2]
 FER = Path(os.environ.get("FER2013_DIR", REPO.parent / "shared" / "fer2013"))
-SHIPPED_MODEL = REPO / "models" / "fer_cnn_int8.tflite"
+SHIPPED_MODEL = REPO / "models" / "fer_blend_int8.tflite"
 # Haar boxes on FER-style faces are about as large as the FER crop itself: a margin of 0 makes the
 # crop of a Haar box match the original face best (`bench/runtime_bench.py --only margin`).
 MARGIN = 0.0
