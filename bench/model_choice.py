@@ -50,7 +50,8 @@ def figures(p: np.ndarray, labels: np.ndarray, halves: np.ndarray | None = None)
     pred = p.argmax(1)
     text = f"{100 * (pred == labels).mean():.2f} %"
     if halves is not None:
-        parts = " / ".join(f"{100 * (pred[halves == h] == labels[halves == h]).mean():.1f}" for h in (0, 1))
+        parts = " / ".join(f"{100 * (pred[m] == labels[m]).mean():.1f}" if m.any() else "none"
+                           for m in (halves == 0, halves == 1))
         macro = np.mean([(pred[labels == c] == c).mean() for c in np.unique(labels)])
         text += f" (halves {parts}, macro recall {100 * macro:.1f})"
     return text
