@@ -249,6 +249,61 @@ def train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, 
         keras.mixed_precision.set_global_policy("float32")
 
 
+class HeldInterrupts:
+    """Ctrl-C held while an epoch's files are written: the resume state (BackupAndRestore's weights), the best
+    model and the history row. Keras writes them in place, so a KeyboardInterrupt in the middle left a weights file
+    without its layers, and `--resume` failed on it ("Layer 'dense' expected 2 variables, but received 0"): the run
+    was lost. `hold` installs a SIGINT handler that only remembers; `release` restores the previous one and raises
+    the KeyboardInterrupt that came meanwhile, once the files are whole. Both run in the main thread (Keras calls
+    its callbacks there); elsewhere, or for a non-Python handler, nothing is held."""
+
+    def __init__(self):
+        self.previous = None
+        self.came = False
+
+    def hold(self) -> None:
+        import signal
+        import threading
+
+        if self.previous is not None or threading.current_thread() is not threading.main_thread():
+            return
+        self.came = False
+        self.previous = signal.signal(signal.SIGINT, self._remember)
+
+    def _remember(self, signum, frame) -> None:
+        self.came = True
+
+    def release(self) -> None:
+        import signal
+
+        if self.previous is None:
+            return
+        signal.signal(signal.SIGINT, self.previous)
+        self.previous = None
+        if self.came:
+            self.came = False
+            raise KeyboardInterrupt
+
+    def callbacks(self) -> tuple:
+        """(first, last): put `first` before the callbacks that write at an epoch's end and `last` after them."""
+        import keras
+
+        held = self
+
+        class Hold(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                held.hold()
+
+        class Release(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                held.release()
+
+            def on_train_end(self, logs=None):
+                held.release()
+
+        return Hold(), Release()
+
+
 def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *, resume: bool, command: str,
            data_path: str, verbose: int) -> dict:
     import keras
@@ -287,7 +342,9 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
     history_csv = out / "history.csv"
     if not resume:
         history_csv.unlink(missing_ok=True)
+    hold, release = HeldInterrupts().callbacks()
     callbacks = [
+        hold,
         keras.callbacks.BackupAndRestore(str(backup)),
         keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy", mode="max",
                                         save_best_only=True, initial_value_threshold=best_so_far(history_csv)),
@@ -295,6 +352,7 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
     ]
     if cfg.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience))
+    callbacks.append(release)
     started = time.time()
     model.fit(seq, validation_data=val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
     best = model if cfg.keep == "last" else keras.saving.load_model(out / "best.keras")
