@@ -67,8 +67,8 @@ def _cards(members: list[Member]) -> list[dict]:
     return cards
 
 
-def member_logits(model, tag: str):
-    """`model` up to its logits: its last layer, a softmax Dense, again without the softmax (same weights)."""
+def softmax_head(model):
+    """The model's last layer, which must be a Dense with a softmax: a blend pools the logits under it."""
     import keras
 
     last = model.layers[-1]
@@ -76,6 +76,14 @@ def member_logits(model, tag: str):
         raise ValueError(f"its last layer is {type(last).__name__} "
                          f"({last.get_config().get('activation', 'no activation')}), not a softmax Dense: "
                          "a blend pools the members' logits")
+    return last
+
+
+def member_logits(model, tag: str):
+    """`model` up to its logits: its last layer, a softmax Dense, again without the softmax (same weights)."""
+    import keras
+
+    last = softmax_head(model)
     head = keras.layers.Dense(last.units, name=f"logits_{tag}")
     logits = keras.Model(model.inputs, head(last.input), name=f"member_{tag}")
     head.set_weights(last.get_weights())
@@ -112,7 +120,7 @@ def write_blend(members: list[Member], out: Path, *, command: str, data=None, sp
             raise ModelError(f"{m.path}: cannot load Keras model: {exc}") from exc
     for m, model in zip(members, models):
         try:
-            member_logits(model, "check")
+            softmax_head(model)
         except ValueError as exc:
             raise ValueError(f"{m.path}: {exc}") from None
     blend = build_blend(models, [m.weight for m in members])
