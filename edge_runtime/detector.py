@@ -152,15 +152,22 @@ def _union(first: list[Box], second: list[Box], least: float = math.inf) -> list
     the cascade well inside a much larger box of BlazeFace (on a nose, a hand or a collar inside the face, or a
     small face inside a large false box) does not hide it: both are kept, and the verifier vets each new face.
     A box of second at least `least` on its longer side that is the same face as boxes of first takes their
-    place (in the first's order)."""
-    out, added = list(first), []
+    place (in the first's order), unless one of them already took another box of second: that face is reported
+    once, so two boxes of second on one face of first are never two faces."""
+    taken: dict[int, Box] = {}
+    added = []
     for b in second:
-        same = [a for a in out if _same_face_as(a, b)]
+        same = [i for i, a in enumerate(first) if _same_face_as(a, b)]
         if not same:
             added.append(b)
-        elif max(b.w, b.h) >= least:
-            at = out.index(same[0])
-            out = [a for a in out[:at] if a not in same] + [b] + [a for a in out[at:] if a not in same]
+        elif max(b.w, b.h) >= least and not any(i in taken for i in same):
+            taken.update((i, b) for i in same)
+    out: list[Box] = []
+    for i, a in enumerate(first):
+        if i not in taken:
+            out.append(a)
+        elif taken[i] not in out:
+            out.append(taken[i])
     return out + added
 
 

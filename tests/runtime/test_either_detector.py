@@ -77,6 +77,19 @@ def test_a_face_both_find_keeps_the_second_box_from_second_from_of_the_shorter_s
     assert EitherDetector(Fixed([haar]), Fixed([Box(100, 100, 300, 300)])).detect(gray) == [haar]
 
 
+def test_two_near_boxes_of_the_second_on_one_face_of_the_first_are_one_face():
+    gray = np.zeros((200, 100), np.uint8)
+    haar = Box(0, 111, 20, 20)
+    upper, lower = Box(0, 101, 20, 20), Box(0, 119, 20, 20)  # each the cascade's face (IoU >= 0.3), not each other
+    assert upper.iou(haar) >= 0.3 and lower.iou(haar) >= 0.3 and upper.iou(lower) < 0.3
+    found = EitherDetector(Fixed([haar]), Fixed([upper, lower]), second_from=0.1).detect(gray)
+    assert found == [upper]  # the first near box stands for the face; the second is that face again, not a new one
+    # A box of the second on another face of the first still takes that one's place.
+    other, near_other = Box(60, 10, 30, 30), Box(62, 12, 30, 30)
+    found = EitherDetector(Fixed([haar, other]), Fixed([upper, lower, near_other]), second_from=0.1).detect(gray)
+    assert found == [upper, near_other]
+
+
 def test_the_default_detector_keeps_blazefaces_box_of_a_near_face():
     import cv2
 
