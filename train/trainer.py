@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -253,36 +254,43 @@ class HeldInterrupts:
     """Ctrl-C held while an epoch's files are written: the resume state (BackupAndRestore's weights), the best
     model and the history row. Keras writes them in place, so a KeyboardInterrupt in the middle left a weights file
     without its layers, and `--resume` failed on it ("Layer 'dense' expected 2 variables, but received 0"): the run
-    was lost. `hold` installs a SIGINT handler that only remembers; `release` restores the previous one and raises
-    the KeyboardInterrupt that came meanwhile, once the files are whole. Both run in the main thread (Keras calls
-    its callbacks there); elsewhere, or for a non-Python handler, nothing is held."""
+    was lost. `hold` installs a SIGINT handler that only remembers; `release` restores the previous one and says
+    whether a Ctrl-C came meanwhile. Then the Release callback stops training at that epoch's end, and the trainer
+    raises the KeyboardInterrupt once `fit` has returned (`interrupted`): out of the data pipeline's way, with the
+    resume state whole and kept. Both run in the main thread (Keras calls its callbacks there); elsewhere, or with a
+    SIGINT handler not set from Python, nothing is held."""
 
     def __init__(self):
+        self.holding = False
         self.previous = None
         self.came = False
+        self.interrupted = False  # a held Ctrl-C stopped training
 
     def hold(self) -> None:
         import signal
         import threading
 
-        if self.previous is not None or threading.current_thread() is not threading.main_thread():
+        if self.holding or threading.current_thread() is not threading.main_thread():
             return
-        self.came = False
-        self.previous = signal.signal(signal.SIGINT, self._remember)
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):  # ignored, the OS default, or a handler not set from Python: leave it be
+            return
+        self.came, self.previous, self.holding = False, previous, True
+        signal.signal(signal.SIGINT, self._remember)
 
     def _remember(self, signum, frame) -> None:
         self.came = True
 
-    def release(self) -> None:
+    def release(self) -> bool:
+        """Stop holding; True when a Ctrl-C came while held."""
         import signal
 
-        if self.previous is None:
-            return
+        if not self.holding:
+            return False
         signal.signal(signal.SIGINT, self.previous)
-        self.previous = None
-        if self.came:
-            self.came = False
-            raise KeyboardInterrupt
+        self.holding, self.previous = False, None
+        came, self.came = self.came, False
+        return came
 
     def callbacks(self) -> tuple:
         """(first, last): put `first` before the callbacks that write at an epoch's end and `last` after them."""
@@ -296,10 +304,12 @@ class HeldInterrupts:
 
         class Release(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
-                held.release()
+                if held.release():
+                    held.interrupted = True
+                    self.model.stop_training = True
 
             def on_train_end(self, logs=None):
-                held.release()
+                held.interrupted |= held.release()
 
         return Hold(), Release()
 
@@ -342,10 +352,13 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
     history_csv = out / "history.csv"
     if not resume:
         history_csv.unlink(missing_ok=True)
-    hold, release = HeldInterrupts().callbacks()
+    held = HeldInterrupts()
+    hold, release = held.callbacks()
     callbacks = [
         hold,
-        keras.callbacks.BackupAndRestore(str(backup)),
+        # Kept when training ends: a held Ctrl-C ends it too, and then the run must stay resumable (removed below
+        # when it ended by itself).
+        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy", mode="max",
                                         save_best_only=True, initial_value_threshold=best_so_far(history_csv)),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
@@ -355,6 +368,9 @@ def _train(train_split: Split, val_split: Split, cfg: TrainConfig, out: Path, *,
     callbacks.append(release)
     started = time.time()
     model.fit(seq, validation_data=val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    if held.interrupted:
+        raise KeyboardInterrupt
+    shutil.rmtree(backup, ignore_errors=True)  # finished: nothing left to resume
     best = model if cfg.keep == "last" else keras.saving.load_model(out / "best.keras")
     if cfg.precision != "float32":
         keras.mixed_precision.set_global_policy("float32")
