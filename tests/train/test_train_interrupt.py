@@ -19,16 +19,38 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _as_from_a_shell() -> None:
+    """In the child before exec: Ctrl-C as a shell hands it to a command, default and not blocked. Ignored and
+    blocked signals are inherited across exec, and this test runs inside pytest beside hundreds of others."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _signal_state(pid: int) -> str:
+    """The kernel's view of a process's signals (blocked, ignored, caught: hex masks), for a run that did not stop."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError as exc:
+        return f"(no /proc status: {exc})"
+    return " ".join(line for line in lines if line.startswith(("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")))
+
+
 def _interrupt_when(argv: list[str], ready, timeout: float = 240) -> subprocess.CompletedProcess:
     """Run `fer-edge ARGV`, send SIGINT (Ctrl-C) once ready() holds, and wait for it to end."""
     proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli", *argv], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_as_from_a_shell)
     deadline = time.monotonic() + timeout
     while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        state = _signal_state(proc.pid)
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"still running 120 s after Ctrl-C; {state}; stderr: {err[-2000:]}") from None
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
