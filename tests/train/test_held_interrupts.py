@@ -25,8 +25,8 @@ def test_a_ctrl_c_while_held_is_told_at_release_and_the_handler_is_restored():
     held = HeldInterrupts()
     held.hold()
     os.kill(os.getpid(), signal.SIGINT)  # would raise KeyboardInterrupt here without the hold
-    written = "whole"
-    assert held.release() is True and written == "whole"
+    time.sleep(0.2)  # time for the handler to run: it only remembers
+    assert held.release() is True
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert held.release() is False  # released twice: nothing more to tell
     with pytest.raises(KeyboardInterrupt):  # not held any more: Ctrl-C is Python's again
