@@ -202,6 +202,43 @@ def five_block_cnn(num_classes: int = 7, size: int = 48) -> keras.Model:
     return keras.Model(inp, _head(layers.Flatten()(x), num_classes), name="five_block_cnn")
 
 
+# face-api.js's expression network (FaceFeatureExtractor + FC), as train/faceapi_weights.py loads it from npm.
+FACEAPI_MEAN = 117.0  # face-api subtracts (122.8, 117.0, 104.3) from RGB; a grey face gets their middle
+FACEAPI_SIZE = 112
+
+
+def _faceapi_block(x, filters: int, index: int, first: bool):
+    """face-api's denseBlock4: a stride-2 conv (a plain 3x3 in the first block, depthwise-separable after),
+    then three depthwise-separable convs, each fed the ReLU of the sum of every output before it."""
+    name = f"dense{index}"
+    if first:
+        out1 = layers.Conv2D(filters, 3, strides=2, padding="same", name=f"{name}_conv0")(x)
+    else:
+        out1 = layers.SeparableConv2D(filters, 3, strides=2, padding="same", name=f"{name}_conv0")(x)
+    outs = [layers.ReLU()(out1)]
+    for k in (1, 2, 3):
+        inp = outs[0] if k == 1 else layers.ReLU()(layers.Add()(outs))
+        outs.append(layers.SeparableConv2D(filters, 3, padding="same", name=f"{name}_conv{k}")(inp))
+    return layers.ReLU()(layers.Add()(outs))
+
+
+def faceapi_dense(num_classes: int = 7, size: int = 48) -> keras.Model:
+    """face-api.js's expression network (MIT; its FaceFeatureExtractor: four dense blocks of depthwise-
+    separable convs, 32-256 channels, no batch norm, then FC), fed the 48x48 face resized inside the graph to
+    its 112x112 input, one grey channel (the first conv's filters summed over RGB). Start it from the weights
+    face-api trained on real photographs (`python -m train.faceapi_weights`, then `--init`): the real-face
+    features FER2013 alone does not teach. ~50 M multiply-adds."""
+    inp = keras.Input((size, size, 1), name="face")
+    x = layers.Rescaling(1.0 / 255.0, offset=-FACEAPI_MEAN / 255.0, name="normalise")(inp)
+    x = layers.Resizing(FACEAPI_SIZE, FACEAPI_SIZE, interpolation="bilinear", name="to_112")(x)
+    for index, filters in enumerate((32, 64, 128, 256)):
+        x = _faceapi_block(x, filters, index, first=index == 0)
+    x = layers.AveragePooling2D(7, strides=2, padding="valid")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.2)(x)
+    return keras.Model(inp, _head(x, num_classes), name="faceapi_dense")
+
+
 ARCHITECTURES: dict[str, Arch] = {
     a.name: a
     for a in (
@@ -212,6 +249,8 @@ ARCHITECTURES: dict[str, Arch] = {
              "prune a trained fer_vgg into it with --init"),
         Arch("fer_vgg_lean", fer_vgg_lean, 48, "fer_vgg_slim with 16 channels at 48x48 (16-192), ~58 M MAC; "
              "prune a trained fer_vgg_slim into it with --init"),
+        Arch("faceapi_dense", faceapi_dense, 48, "face-api.js's expression net on 48 px resized to 112, ~50 M MAC; "
+             "start from its real-face weights with --init (python -m train.faceapi_weights)"),
         Arch("keras_example_cnn", keras_example_cnn, 48, "seed (a): 4 conv + Dense 1024, Adam 1e-4",
              optimizer="adam", learning_rate=1e-4),
         Arch("shallow_cnn", shallow_cnn, 48, "seed (b): 2 conv blocks (32, 64) + FC 512"),
@@ -239,6 +278,10 @@ def count_macs(model: keras.Model) -> int:
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             total += count_macs(layer)
+        elif isinstance(layer, layers.SeparableConv2D):  # depthwise then pointwise
+            _, h, w, c = layer.output.shape
+            c_in = layer.input.shape[-1]
+            total += h * w * c_in * layer.kernel_size[0] * layer.kernel_size[1] + h * w * c_in * c
         elif isinstance(layer, layers.DepthwiseConv2D):  # a Conv2D subclass in some Keras versions: test it first
             _, h, w, c = layer.output.shape
             total += h * w * c * layer.kernel_size[0] * layer.kernel_size[1]

@@ -41,6 +41,25 @@ def test_multiply_adds_count_conv_depthwise_and_dense():
     assert count_macs(keras.Model(inp, out)) == 2304 + 576 + 384 + 672
 
 
+def test_multiply_adds_count_separable_convs_as_depthwise_plus_pointwise():
+    inp = keras.Input((8, 8, 3))
+    out = keras.layers.SeparableConv2D(5, 3, strides=2, padding="same")(inp)  # 4*4*3*9 + 4*4*3*5 = 432 + 240
+    assert count_macs(keras.Model(inp, out)) == 432 + 240
+
+
+def test_faceapi_dense_is_face_apis_graph_at_112_px():
+    model = _model("faceapi_dense")
+    assert 45_000_000 <= count_macs(model) <= 55_000_000
+    assert model.get_layer("to_112").output.shape[1:3] == (112, 112)
+    # 4 blocks x 4 convs; the first a plain conv on one grey channel, the rest depthwise-separable
+    convs = [layer for layer in model.layers if layer.name.startswith("dense")]
+    assert len(convs) == 16 and type(convs[0]).__name__ == "Conv2D"
+    assert convs[0].kernel.shape == (3, 3, 1, 32)
+    assert [c.filters for c in convs] == [32] * 4 + [64] * 4 + [128] * 4 + [256] * 4
+    assert all(type(c).__name__ == "SeparableConv2D" for c in convs[1:])
+    assert model.get_layer("probabilities").kernel.shape == (256, NUM_CLASSES)
+
+
 def test_fer_mobile_is_ten_times_cheaper_than_fer_vgg():
     mobile, vgg = count_macs(_model("fer_mobile")), count_macs(_model("fer_vgg"))
     assert mobile <= 7_000_000 and vgg >= 10 * mobile, (mobile, vgg)
@@ -68,11 +87,13 @@ def test_preset_input_size_and_uint8_range_normalisation(name):
     assert tuple(model.input_shape) == (None, size, size, 1)
     assert tuple(model.output_shape) == (None, NUM_CLASSES)
 
-    # The first op maps the uint8 range onto [-1, 1]: black -> -1, white -> +1.
+    # The first op maps the uint8 range onto [-1, 1]: black -> -1, white -> +1 (face-api's net keeps the range
+    # its weights learnt: (pixel - mean) / 255).
     first = model.layers[1]
     assert isinstance(first, keras.layers.Rescaling)
     lo_hi = np.array([0, 255], np.float32).reshape(2, 1, 1, 1) * np.ones((1, size, size, 1), np.float32)
-    np.testing.assert_allclose(np.asarray(first(lo_hi))[:, 0, 0, 0], [-1.0, 1.0], atol=1e-6)
+    expected = [-117 / 255, 138 / 255] if name == "faceapi_dense" else [-1.0, 1.0]
+    np.testing.assert_allclose(np.asarray(first(lo_hi))[:, 0, 0, 0], expected, atol=1e-6)
 
     faces = np.random.default_rng(0).integers(0, 256, (2, size, size, 1)).astype(np.uint8)
     probs = np.asarray(model(faces.astype(np.float32), training=False))
