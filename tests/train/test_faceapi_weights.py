@@ -164,7 +164,7 @@ def test_a_manifest_naming_a_file_the_package_lacks_is_refused(pinned):
 
 def _face_api(weights: dict[str, np.ndarray], rgb: np.ndarray) -> np.ndarray:
     """face-api's FaceExpressionNet as its sources (FaceFeatureExtractor.ts, denseBlock.ts) compute it, on RGB
-    faces already 112x112: probabilities in face-api's class order."""
+    faces already resized: probabilities in face-api's class order."""
     import tensorflow as tf
 
     x = tf.constant((rgb - np.asarray(fw.MEAN_RGB, np.float32)) / 255.0)
@@ -185,8 +185,8 @@ def _face_api(weights: dict[str, np.ndarray], rgb: np.ndarray) -> np.ndarray:
         out3 = sep(tf.nn.relu(out1 + out2), f"{key}/conv2", 1)
         out4 = sep(tf.nn.relu(out1 + out2 + out3), f"{key}/conv3", 1)
         x = tf.nn.relu(out1 + out2 + out3 + out4)
-    x = tf.nn.avg_pool2d(x, 7, 2, "VALID")
-    logits = tf.reshape(x, (x.shape[0], -1)) @ weights["fc/weights"] + weights["fc/bias"]
+    x = tf.reduce_mean(x, axis=(1, 2))  # face-api's avgPool(7x7) over its 7x7 map at 112 px: the mean of the map
+    logits = x @ weights["fc/weights"] + weights["fc/bias"]
     return tf.nn.softmax(logits).numpy()
 
 
@@ -200,8 +200,8 @@ def test_init_model_computes_face_apis_network_on_a_grey_face():
     faces = rng.integers(0, 256, (8, 48, 48)).astype(np.uint8)
     faces = np.stack([cv2.GaussianBlur(f, (0, 0), 2) for f in faces])  # face-like: smooth, not noise
     ours = np.asarray(model(faces[..., None].astype(np.float32), training=False))
-    big = np.asarray(model.get_layer("to_112")(np.asarray(model.get_layer("normalise")(faces[..., None].astype(np.float32)))))
-    grey = big * 255.0 + 117.0  # back to pixels, at 112 px
+    big = np.asarray(model.get_layer("resize")(np.asarray(model.get_layer("normalise")(faces[..., None].astype(np.float32)))))
+    grey = big * 255.0 + 117.0  # back to pixels, at the network's size
     theirs = _face_api(weights, np.repeat(grey, 3, axis=-1).astype(np.float32))
     # the same network, classes reordered: equal but where the border's zero padding meets the mean shift
     np.testing.assert_allclose(ours, theirs[:, fw.fer_order()], atol=2e-3)
