@@ -32,7 +32,8 @@ BEGIN, END = SECTIONS["wild"]
 
 def settings(text: str) -> dict:
     """`--setting NAME:KEY=VALUE,KEY=VALUE` -> {KEY: VALUE} (detection settings, the daemon's `detection:` keys:
-    detector, pad, pad_from, verify_model, verify_threshold, ...); numbers are parsed, '' is the empty string."""
+    model, detector, pad, pad_from, verify_model, verify_threshold, ...); numbers are parsed, '' is the empty
+    string."""
     out = {}
     for part in filter(None, text.split(",")):
         key, _, value = part.partition("=")
@@ -43,15 +44,22 @@ def settings(text: str) -> dict:
     return out
 
 
+def detection_settings(model: Path, haar: dict):
+    """The face path's settings for one run: the bench's model unless the run names its own (`model=...`)."""
+    from edge_runtime.face_path import DetectionSettings
+
+    return DetectionSettings(**{"model": model, "threads": 1, **haar})
+
+
 def fer_edge_answers(photos, model: Path, haar: dict) -> list[dict]:
     """Each photo through the still-image Pipeline that `fer-edge detect` builds with these detection settings
     on top of the defaults: its largest face's box and label."""
     import cv2
 
-    from edge_runtime.face_path import DetectionSettings, build_pipeline
+    from edge_runtime.face_path import build_pipeline
     from edge_runtime.sources import gray_frame
 
-    pipeline = build_pipeline(DetectionSettings(model=model, threads=1, **haar))
+    pipeline = build_pipeline(detection_settings(model, haar))
     out = []
     for i, photo in enumerate(photos):
         frame = gray_frame(i, 0.0, cv2.imread(str(photo.path), cv2.IMREAD_COLOR), str(photo.path))
