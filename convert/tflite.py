@@ -186,5 +186,7 @@ def write_model(content: bytes, path: Path, source, precision: str, *, io: str,
         "size_bytes": len(content),
         "date": datetime.date.today().isoformat(),
     }
+    if source.meta.get("notices"):  # licences of the weights it came from travel with the device's file
+        meta["notices"] = list(source.meta["notices"])
     write_json_atomic(sidecar_path(path), meta)
     return meta

@@ -137,6 +137,9 @@ def write_blend(members: list[Member], out: Path, *, command: str, data=None, sp
         "training": {"command": command, "data": str(data) if data else None, "members": record},
         "date": datetime.date.today().isoformat(),
     }
+    notices = list(dict.fromkeys(n for c in cards for n in c.get("notices") or []))
+    if notices:  # the licences of weights a member started from
+        card["notices"] = notices
     blend.save(out / "model.keras")
     write_json_atomic(out / "model.json", card)
     if split is not None:

@@ -41,6 +41,24 @@ TO_FER = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry"
           "disgusted": "disgust", "surprised": "surprise"}
 
 
+_MIT = ("Permission is hereby granted, free of charge, to any person obtaining a copy of this software and "
+        "associated documentation files (the \"Software\"), to deal in the Software without restriction, including "
+        "without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell "
+        "copies of the Software, and to permit persons to whom the Software is furnished to do so, subject to the "
+        "following conditions: The above copyright notice and this permission notice shall be included in all "
+        "copies or substantial portions of the Software. THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF "
+        "ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A "
+        "PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY "
+        "CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF "
+        "OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.")
+# The licences of the weights' two packages (their LICENSE files): a model made from the weights carries them in
+# its card ("notices"), through publish, blend and convert, into a device bundle.
+NOTICES = (
+    f"Weights from {PACKAGE} {VERSION} (MIT License, Copyright (c) Vladimir Mandic): {_MIT}",
+    f"Forked from face-api.js 0.22.2 (MIT License, Copyright (c) 2018 Vincent Mühler): {_MIT}",
+)
+
+
 class WeightsError(ValueError):
     """The package or its weights are not the ones this module knows."""
 
@@ -153,12 +171,12 @@ def card() -> dict:
         "labels": list(LABELS),
         "preprocessing": {"size": 48, "margin": 0.0, "color": "gray"},
         "arch": "faceapi_dense",
+        "notices": list(NOTICES),
         "training": {
             "command": "python -m train.faceapi_weights",
             "source": {"package": PACKAGE, "version": VERSION, "tarball": TARBALL_URL, "sha256": TARBALL_SHA256,
                        "files": [MANIFEST, *(f"package/model/{n}" for n in WEIGHTS_SHA256)],
-                       "license": "MIT (Copyright (c) Vladimir Mandic; face-api.js Copyright (c) 2018 Vincent "
-                                  "Mühler)"},
+                       "license": "MIT"},
         },
     }
 

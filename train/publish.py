@@ -86,6 +86,8 @@ def _record_init(card: dict, target: Path) -> None:
     if not init or not Path(init).exists():
         return
     previous = read_metadata(init, required=False)
+    if previous.get("notices"):  # licences of weights it started from (train/faceapi_weights.py)
+        card["notices"] = previous["notices"]
     sha256 = sha256_file(Path(init))
     if target.exists() and Path(init).resolve() == target.resolve():
         earlier = previous.get("training") or {}

@@ -140,3 +140,29 @@ def test_members_that_cannot_be_blended_are_refused_naming_the_file(members, tmp
                preprocessing={"size": SIDE, "margin": 0.1, "color": "gray"})
     code, _, err = run_cli(["blend", f"{members[0]}:1", f"{odd}:1", "--out", str(tmp_path / "never")])
     assert code == 1 and "odd.keras: its preprocessing" in err
+
+
+def test_a_members_licence_notices_reach_the_blend_and_its_int8_card(members, tmp_path, calibration_dir,
+                                                                     parity_data):
+    import shutil
+
+    copies = []
+    for i, member in enumerate(members):
+        target = tmp_path / f"m{i}" / member.name
+        target.parent.mkdir()
+        shutil.copyfile(member, target)
+        card = json.loads(member.with_suffix(".json").read_text())
+        card["notices"] = ["Weights from P (MIT License, Copyright (c) A): Permission ..."] * (i + 1)
+        target.with_suffix(".json").write_text(json.dumps(card))
+        copies.append(target)
+    run = tmp_path / "run"
+    assert run_cli(["blend", f"{copies[0]}:1", f"{copies[1]}:1", "--data", str(parity_data),
+                    "--out", str(run)])[0] == 0
+    assert json.loads((run / "model.json").read_text())["notices"] == [  # once each
+        "Weights from P (MIT License, Copyright (c) A): Permission ..."]
+    assert run_cli(["publish", str(run), "--name", "fer_duo", "--models", str(tmp_path / "models")])[0] == 0
+    shipped = tmp_path / "models" / "fer_duo.keras"
+    code, _, err = run_cli(["convert", "--model", str(shipped), "--int8", "--calibration", str(calibration_dir)])
+    assert code == 0, err
+    int8 = json.loads((tmp_path / "models" / "fer_duo_int8.json").read_text())
+    assert int8["notices"] == ["Weights from P (MIT License, Copyright (c) A): Permission ..."]

@@ -219,7 +219,10 @@ def test_main_writes_the_init_model_and_a_card_naming_where_its_weights_come_fro
                                weights["fc/bias"][fw.fer_order()], atol=1e-6)
     source = read_metadata(out)["training"]["source"]
     assert source["package"] == "@vladmandic/face-api" and source["version"] == "1.7.15"
-    assert source["sha256"] == fw.TARBALL_SHA256 and source["license"].startswith("MIT")
+    assert source["sha256"] == fw.TARBALL_SHA256 and source["license"] == "MIT"
+    notices = read_metadata(out)["notices"]  # both packages' MIT notices, whole, to travel with the weights
+    assert "Copyright (c) Vladimir Mandic" in notices[0] and "Copyright (c) 2018 Vincent Mühler" in notices[1]
+    assert all("shall be included in all copies or substantial portions" in n for n in notices)
     assert "wrote" in capsys.readouterr().out
 
 

@@ -162,3 +162,19 @@ def test_the_publish_command_prints_one_line_and_no_tensorflow_noise(finished_ru
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert proc.stdout.startswith("published ") and len(proc.stdout.splitlines()) == 1
+
+
+def test_the_licences_of_weights_a_run_started_from_follow_it_into_the_card(finished_run, tmp_path):
+    run, _ = finished_run
+    first = tmp_path / "faceapi_init.keras"
+    first.write_bytes((run / "model.keras").read_bytes())
+    notices = ["Weights from a package (MIT License, Copyright (c) Someone): Permission is hereby granted..."]
+    write_json_atomic(tmp_path / "faceapi_init.json", {"notices": notices, "training": {"command": "init"}})
+    meta = json.loads((run / "model.json").read_text())
+    meta["training"] = {"command": "fer-edge train --init", "config": {"init": str(first)}}
+    write_json_atomic(run / "model.json", meta)
+    models = tmp_path / "models"
+    publish(run, "fer_real", models)
+    assert json.loads((models / "fer_real.json").read_text())["notices"] == notices
+    publish(run, "fer_real", models)  # again, after convert: the init is no longer read, the card keeps them
+    assert json.loads((models / "fer_real.json").read_text())["notices"] == notices
