@@ -15,9 +15,10 @@ from tests.conftest import SHIPPED, SHIPPED_INT8
 # name: (accuracy floor on the 350-face val sample, top-1 int8/float agreement floor, parameter ceiling,
 # largest int8 accuracy drop in pp on the sample). The shipped files score: fer_mobile float 60.6 %,
 # int8 59.1 %, agreement 96.3 %; fer_cnn (vgg_c3r) 66.6 %, 66.9 %, 98.9 % (on all of val the int8 drops are
-# 0.39 and -0.11 pp). Floors sit ~2 pp under, so only a real regression trips them.
+# 0.39 and -0.11 pp); fer_faceapi 54.6 %, 55.4 %, 94.9 % (made for real photographs, not FER2013's crops).
+# Floors sit ~2 pp under, so only a real regression trips them.
 GUARDS = {"fer_mobile": (0.57, 0.94, 300_000, 2.0), "fer_cnn": (0.645, 0.97, 2_000_000, 1.0),
-          "fer_blend": (0.645, 0.97, 2_100_000, 1.0)}
+          "fer_blend": (0.645, 0.97, 2_100_000, 1.0), "fer_faceapi": (0.52, 0.93, 330_000, 2.0)}
 NAMES = sorted(SHIPPED)
 
 
@@ -49,6 +50,19 @@ def test_the_blend_is_made_of_the_shipped_models_it_names():
     assert mine["quant_accuracy"] >= 0.67  # the device default: int8 >= 67.0 % (issue 16), single crop
     assert card["multiply_adds"] == sum(json.loads(SHIPPED[m["name"]][0].with_suffix(".json").read_text())
                                         ["multiply_adds"] for m in members)
+
+
+def test_the_real_photo_model_names_the_weights_it_started_from_and_carries_their_licences():
+    """fer_faceapi started from face-api's expression weights (train/faceapi_weights.py): its card names the npm
+    package by version and sha256, and both MIT notices travel with it into the int8 card (and so a bundle)."""
+    from train.faceapi_weights import NOTICES, TARBALL_SHA256
+
+    card = json.loads(SHIPPED["fer_faceapi"][0].with_suffix(".json").read_text())
+    source = card["training"]["init_from"]["training"]["source"]
+    assert (source["package"], source["version"], source["sha256"]) == ("@vladmandic/face-api", "1.7.15",
+                                                                       TARBALL_SHA256)
+    assert card["arch"] == "faceapi_dense" and "--init runs/faceapi_init96.keras" in card["training"]["command"]
+    assert card["notices"] == list(NOTICES) == read_metadata(SHIPPED["fer_faceapi"][1])["notices"]
 
 
 def test_the_cards_record_the_campaign_targets_that_the_shipped_models_meet():
