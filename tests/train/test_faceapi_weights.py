@@ -234,3 +234,46 @@ def test_main_refuses_another_package_in_one_line_and_writes_nothing(tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "other.tgz" in err and err.count("\n") == 1
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A package registry on loopback serving one tarball; counts the downloads."""
+    import http.server
+    import threading
+
+    served = {"body": b"", "gets": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            served["gets"] += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(served["body"])))
+            self.end_headers()
+            self.wfile.write(served["body"])
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(fw, "TARBALL_URL", f"http://127.0.0.1:{server.server_address[1]}/face-api-1.7.15.tgz")
+    yield served
+    server.shutdown()
+    server.server_close()
+
+
+def test_fetch_downloads_the_pinned_package_once_and_keeps_it(registry, monkeypatch, tmp_path):
+    registry["body"] = b"the package bytes"
+    monkeypatch.setattr(fw, "TARBALL_SHA256", hashlib.sha256(b"the package bytes").hexdigest())
+    path = fw.fetch(tmp_path / "cache")
+    assert path == tmp_path / "cache" / "face-api-1.7.15.tgz" and path.read_bytes() == b"the package bytes"
+    assert fw.fetch(tmp_path / "cache") == path and registry["gets"] == 1  # cached: no second download
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["face-api-1.7.15.tgz"]
+
+
+def test_fetch_refuses_a_download_that_is_not_the_pinned_package_and_keeps_nothing(registry, tmp_path):
+    registry["body"] = b"something else"
+    with pytest.raises(fw.WeightsError, match=r"face-api-1\.7\.15\.tgz: sha256 [0-9a-f]{64} is not the pinned"):
+        fw.fetch(tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
