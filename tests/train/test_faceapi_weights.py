@@ -75,7 +75,7 @@ def test_decode_reads_uint8_and_float32_tensors_back_to_back(layout, seed):
     assert list(decoded) == list(weights)
     for name, value in weights.items():
         step = next((s["quantization"]["scale"] for s in specs if s["name"] == name and "quantization" in s), 0)
-        assert decoded[name].shape == value.shape
+        assert decoded[name].shape == value.shape and decoded[name].dtype == np.float32
         np.testing.assert_allclose(decoded[name], value, atol=step / 2 + 1e-6)
         if not step:
             assert np.array_equal(decoded[name], value)
@@ -158,8 +158,9 @@ def test_a_weights_file_that_is_a_link_is_refused(pinned):
 
 
 def test_a_manifest_naming_a_file_the_package_lacks_is_refused(pinned):
-    with pytest.raises(fw.WeightsError, match="no package/model/other.bin in the package"):
-        fw.read_weights(pinned(_random_weights(), bin_name="other.bin", omit=True))
+    path = pinned(_random_weights(), bin_name="other.bin", omit=True)
+    with pytest.raises(fw.WeightsError, match=rf"^{path}: no package/model/other\.bin in the package$"):
+        fw.read_weights(path)
 
 
 def _face_api(weights: dict[str, np.ndarray], rgb: np.ndarray) -> np.ndarray:
@@ -212,15 +213,21 @@ def test_main_writes_the_init_model_and_a_card_naming_where_its_weights_come_fro
     from edge_runtime.metadata import read_metadata
 
     weights = _random_weights(5)
-    out = tmp_path / "init" / "faceapi_init.keras"
+    out = tmp_path / "runs" / "init" / "faceapi_init.keras"  # folders made as needed
     assert fw.main(["--tarball", str(pinned(weights)), "--out", str(out)]) == 0
     model = keras.models.load_model(out)
     np.testing.assert_allclose(model.get_layer("probabilities").get_weights()[1],
                                weights["fc/bias"][fw.fer_order()], atol=1e-6)
-    source = read_metadata(out)["training"]["source"]
-    assert source["package"] == "@vladmandic/face-api" and source["version"] == "1.7.15"
-    assert source["sha256"] == fw.TARBALL_SHA256 and source["license"] == "MIT"
-    notices = read_metadata(out)["notices"]  # both packages' MIT notices, whole, to travel with the weights
+    card = read_metadata(out)
+    assert {k: v for k, v in card.items() if k != "notices"} == {
+        "name": "faceapi_init", "format": "keras", "labels": list(LABELS), "arch": "faceapi_dense",
+        "preprocessing": {"size": 48, "margin": 0.0, "color": "gray"},
+        "training": {"command": "python -m train.faceapi_weights", "source": {
+            "package": "@vladmandic/face-api", "version": "1.7.15", "sha256": fw.TARBALL_SHA256, "license": "MIT",
+            "tarball": "https://registry.npmjs.org/@vladmandic/face-api/-/face-api-1.7.15.tgz",
+            "files": ["package/model/face_expression_model-weights_manifest.json",
+                      "package/model/face_expression_model.bin"]}}}
+    notices = card["notices"]  # both packages' MIT notices, whole, to travel with the weights
     assert "Copyright (c) Vladimir Mandic" in notices[0] and "Copyright (c) 2018 Vincent Mühler" in notices[1]
     assert all("shall be included in all copies or substantial portions" in n for n in notices)
     assert "wrote" in capsys.readouterr().out
@@ -277,3 +284,43 @@ def test_fetch_refuses_a_download_that_is_not_the_pinned_package_and_keeps_nothi
     with pytest.raises(fw.WeightsError, match=r"face-api-1\.7\.15\.tgz: sha256 [0-9a-f]{64} is not the pinned"):
         fw.fetch(tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_main_fetches_into_the_users_cache_when_no_tarball_is_given(registry, pinned, monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    package = pinned(_random_weights(6))
+    registry["body"] = package.read_bytes()
+    assert fw.main(["--out", str(tmp_path / "init.keras")]) == 0
+    assert (home / ".cache" / "fer-edge" / "face-api-1.7.15.tgz").read_bytes() == package.read_bytes()
+    assert registry["gets"] == 1
+
+
+def test_main_needs_an_output_and_says_what_it_is(capsys):
+    with pytest.raises(SystemExit) as info:
+        fw.main([])
+    assert info.value.code == 2 and "--out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fw.main(["--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m train.faceapi_weights") and "face-api.js's expression network" in text
+
+
+def test_fetch_makes_the_cache_folder_and_its_parents_and_takes_one_that_exists(registry, monkeypatch, tmp_path):
+    registry["body"] = b"bytes"
+    monkeypatch.setattr(fw, "TARBALL_SHA256", hashlib.sha256(b"bytes").hexdigest())
+    assert fw.fetch(tmp_path / "a" / "b").read_bytes() == b"bytes"
+    (tmp_path / "empty").mkdir()
+    assert fw.fetch(tmp_path / "empty").read_bytes() == b"bytes"
+
+
+def test_a_package_without_the_manifest_or_with_another_is_refused_naming_it(pinned, monkeypatch):
+    path = pinned(_random_weights(7))
+    monkeypatch.setattr(fw, "MANIFEST_SHA256", "0" * 64)
+    with pytest.raises(fw.WeightsError, match=rf"^{path}: package/model/face_expression_model-weights_manifest"
+                                              r"\.json is not the one this module knows$"):
+        fw.read_weights(path)
+    monkeypatch.setattr(fw, "MANIFEST", "package/model/missing.json")
+    with pytest.raises(fw.WeightsError, match=rf"^{path}: no package/model/missing\.json in the package$"):
+        fw.read_weights(path)
