@@ -78,10 +78,33 @@ def test_the_blend_is_the_weighted_geometric_mean_of_its_members(members):
     np.testing.assert_allclose(a.predict(faces, verbose=0), pa, atol=1e-6)
 
 
+def _with_notices(members, tmp_path):
+    """Copies of the members whose cards carry licence notices (as a model started from face-api's weights does):
+    the first one notice, the second the same notice twice."""
+    import shutil
+
+    copies = []
+    for i, member in enumerate(members):
+        target = tmp_path / f"m{i}" / member.name
+        target.parent.mkdir()
+        shutil.copyfile(member, target)
+        card = json.loads(member.with_suffix(".json").read_text())
+        card["notices"] = [NOTICE] * (i + 1)
+        target.with_suffix(".json").write_text(json.dumps(card))
+        copies.append(target)
+    return copies
+
+
+NOTICE = "Weights from P (MIT License, Copyright (c) A): Permission ..."
+
+
 def test_blend_publish_and_convert_make_one_int8_model_the_device_runs(members, tmp_path, calibration_dir,
                                                                        parity_data):
+    """The blend, published and converted, is one int8 model the device runs; the members' licence notices reach
+    its card once each, then the int8 card a bundle ships."""
     from edge_runtime.classifier import Classifier
 
+    members = _with_notices(members, tmp_path)
     run = tmp_path / "run"
     code, out, err = run_cli(["blend", f"{members[0]}:2", f"{members[1]}:6", "--data", str(parity_data),
                               "--out", str(run)])
@@ -91,6 +114,7 @@ def test_blend_publish_and_convert_make_one_int8_model_the_device_runs(members, 
     assert [(m["sha256"], m["weight"]) for m in card["training"]["members"]] == [
         (sha256_file(members[0]), 0.25), (sha256_file(members[1]), 0.75)]
     assert card["training"]["data"] == str(parity_data) and card["arch"] == "blend"
+    assert card["notices"] == [NOTICE]
     metrics = json.loads((run / "report" / "metrics.json").read_text())
     assert metrics["n"] == 70 and 0.0 <= metrics["accuracy"] <= 1.0
     code, _, err = run_cli(["publish", str(run), "--name", "fer_duo", "--models", str(tmp_path / "models")])
@@ -99,6 +123,7 @@ def test_blend_publish_and_convert_make_one_int8_model_the_device_runs(members, 
     code, _, err = run_cli(["convert", "--model", str(shipped), "--int8", "--calibration", str(calibration_dir),
                             "--parity-data", str(parity_data)])
     assert code == 0, err
+    assert json.loads((tmp_path / "models" / "fer_duo_int8.json").read_text())["notices"] == [NOTICE]
     device = Classifier(tmp_path / "models" / "fer_duo_int8.tflite")
     faces = coded_faces(40, seed=11)[0]
     float_probs = keras.saving.load_model(shipped).predict(faces[..., None].astype("float32"), verbose=0)
@@ -140,29 +165,3 @@ def test_members_that_cannot_be_blended_are_refused_naming_the_file(members, tmp
                preprocessing={"size": SIDE, "margin": 0.1, "color": "gray"})
     code, _, err = run_cli(["blend", f"{members[0]}:1", f"{odd}:1", "--out", str(tmp_path / "never")])
     assert code == 1 and "odd.keras: its preprocessing" in err
-
-
-def test_a_members_licence_notices_reach_the_blend_and_its_int8_card(members, tmp_path, calibration_dir,
-                                                                     parity_data):
-    import shutil
-
-    copies = []
-    for i, member in enumerate(members):
-        target = tmp_path / f"m{i}" / member.name
-        target.parent.mkdir()
-        shutil.copyfile(member, target)
-        card = json.loads(member.with_suffix(".json").read_text())
-        card["notices"] = ["Weights from P (MIT License, Copyright (c) A): Permission ..."] * (i + 1)
-        target.with_suffix(".json").write_text(json.dumps(card))
-        copies.append(target)
-    run = tmp_path / "run"
-    assert run_cli(["blend", f"{copies[0]}:1", f"{copies[1]}:1", "--data", str(parity_data),
-                    "--out", str(run)])[0] == 0
-    assert json.loads((run / "model.json").read_text())["notices"] == [  # once each
-        "Weights from P (MIT License, Copyright (c) A): Permission ..."]
-    assert run_cli(["publish", str(run), "--name", "fer_duo", "--models", str(tmp_path / "models")])[0] == 0
-    shipped = tmp_path / "models" / "fer_duo.keras"
-    code, _, err = run_cli(["convert", "--model", str(shipped), "--int8", "--calibration", str(calibration_dir)])
-    assert code == 0, err
-    int8 = json.loads((tmp_path / "models" / "fer_duo_int8.json").read_text())
-    assert int8["notices"] == ["Weights from P (MIT License, Copyright (c) A): Permission ..."]
