@@ -21,10 +21,10 @@ def publish(run_dir: Path, name: str, models_dir: Path) -> Path:
     metrics = json.loads(metrics_file.read_text())
     target = models_dir / f"{name}.keras"
     card = dict(meta)
-    # Before the target is replaced: a run may continue the very model it replaces (--init models/NAME.keras).
-    _record_init(card, target)
-    _record_teachers(card, target)
     run_sha256 = sha256_file(model)
+    # Before the target is replaced: a run may continue the very model it replaces (--init models/NAME.keras).
+    _record_init(card, target, run_sha256)
+    _record_teachers(card, target)
     previous = read_metadata(target, required=False) if target.exists() else {}
     # Publishing the same run again (to refresh the card after `fer-edge convert`) keeps the shipped bytes:
     # Keras writes a new zip (new timestamps) on every save, and the int8 build records the float model's
@@ -74,16 +74,25 @@ def _without_training_state(model_path: Path) -> bytes:
         return path.read_bytes()
 
 
-def _record_init(card: dict, target: Path) -> None:
+def _record_init(card: dict, target: Path, run_sha256: str) -> None:
     """A run started with --init continues another run: put that run's training record in the card,
-    so the card holds every command that made the model.
+    so the card holds every command that made the model, and the licence notices of the weights it started from.
 
     When the run started from the model it now replaces (`--init models/NAME.keras`, published as NAME),
     that model's card is the record, read before it is overwritten; publishing the same run again (to
-    refresh the card after `fer-edge convert`) keeps the record the first publish made."""
+    refresh the card after `fer-edge convert`) keeps the record the first publish made, also once the init
+    file is gone (a cleaned runs/ folder)."""
     training = card.get("training") or {}
     init = (training.get("config") or {}).get("init")
-    if not init or not Path(init).exists():
+    if not init:
+        return
+    if not Path(init).exists():
+        earlier = read_metadata(target, required=False) if target.exists() else {}
+        if earlier.get("run_model_sha256") == run_sha256:  # the same run again: keep what the first publish read
+            if earlier.get("notices"):
+                card["notices"] = earlier["notices"]
+            if (earlier.get("training") or {}).get("init_from"):
+                card["training"] = dict(training, init_from=earlier["training"]["init_from"])
         return
     previous = read_metadata(init, required=False)
     if previous.get("notices"):  # licences of weights it started from (train/faceapi_weights.py)

@@ -4,6 +4,7 @@ evaluation, the cost per face and the parity of the TFLite builds beside it."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -176,5 +177,18 @@ def test_the_licences_of_weights_a_run_started_from_follow_it_into_the_card(fini
     models = tmp_path / "models"
     publish(run, "fer_real", models)
     assert json.loads((models / "fer_real.json").read_text())["notices"] == notices
-    publish(run, "fer_real", models)  # again, after convert: the init is no longer read, the card keeps them
-    assert json.loads((models / "fer_real.json").read_text())["notices"] == notices
+    first = json.loads((models / "fer_real.json").read_text())
+    (tmp_path / "faceapi_init.keras").unlink()  # runs/ cleaned before the card is refreshed after convert
+    (tmp_path / "faceapi_init.json").unlink()
+    publish(run, "fer_real", models)
+    again = json.loads((models / "fer_real.json").read_text())
+    assert again["notices"] == notices and again["training"]["init_from"] == first["training"]["init_from"]
+    assert again["training"]["init_from"]["training"] == {"command": "init"}
+    # another run from the same (now missing) init is not this model: nothing is carried over to it
+    other = tmp_path / "other_run"
+    shutil.copytree(run, other)
+    keras_bytes = (other / "model.keras").read_bytes()
+    (other / "model.keras").write_bytes(keras_bytes + b"\0")  # other bytes, another run
+    publish(other, "fer_real", models)
+    card = json.loads((models / "fer_real.json").read_text())
+    assert "notices" not in card and "init_from" not in card["training"]
