@@ -222,7 +222,7 @@ def _faceapi_block(x, filters: int, index: int, first: bool):
     return layers.ReLU()(layers.Add()(outs))
 
 
-def faceapi_dense(num_classes: int = 7, size: int = 48, inner: int = FACEAPI_SIZE) -> keras.Model:
+def faceapi_dense(num_classes: int = 7, size: int = 48) -> keras.Model:
     """face-api.js's expression network (MIT; its FaceFeatureExtractor: four dense blocks of depthwise-
     separable convs, 32-256 channels, no batch norm, then FC), fed the 48x48 face resized inside the graph to
     96x96 (face-api's own input is 112x112: on FER2013-framed faces of real photographs, untrained, 96 px measured
@@ -232,7 +232,7 @@ def faceapi_dense(num_classes: int = 7, size: int = 48, inner: int = FACEAPI_SIZ
     features FER2013 alone does not teach. ~37 M multiply-adds."""
     inp = keras.Input((size, size, 1), name="face")
     x = layers.Rescaling(1.0 / 255.0, offset=-FACEAPI_MEAN / 255.0, name="normalise")(inp)
-    x = layers.Resizing(inner, inner, interpolation="bilinear", name="resize")(x)
+    x = layers.Resizing(FACEAPI_SIZE, FACEAPI_SIZE, interpolation="bilinear", name="resize")(x)
     for index, filters in enumerate((32, 64, 128, 256)):
         x = _faceapi_block(x, filters, index, first=index == 0)
     x = layers.GlobalAveragePooling2D()(x)  # face-api: a 7x7 average pool over the 7x7 map, the same thing

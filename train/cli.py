@@ -251,7 +251,7 @@ def add_blend_command(sub) -> None:
     bl = add_command(sub, "blend", help="Several trained models as one .keras run folder (softmax of their logits "
                      "summed with weights: a weighted geometric mean of their probabilities), for `fer-edge publish` "
                      "and `fer-edge convert`.",
-                     example="fer-edge blend models/fer_cnn.keras:0.7 models/fer_mobile.keras:0.3 "
+                     example="fer-edge blend models/fer_cnn.keras:0.6 models/fer_mobile.keras:0.4 "
                      "--data ../shared/fer2013 --out runs/fer_blend")
     bl.add_argument("members", nargs="+", metavar="MODEL.keras:WEIGHT",
                     help="float models with their cards, each with a positive weight (normalised to sum to 1)")

@@ -1,14 +1,18 @@
 """face-api.js's expression network, trained on real photographs, as a starting point for `--arch faceapi_dense`.
 
-`python -m train.faceapi_weights --out runs/faceapi_init.keras` fetches the npm package @vladmandic/face-api
+`python -m train.faceapi_weights --out runs/faceapi_init96.keras` fetches the npm package @vladmandic/face-api
 1.7.15 (MIT; the maintained fork of face-api.js), checks its sha256, reads the expression model's weights
 manifest and weights file out of it (nothing else is extracted) and writes a `faceapi_dense` Keras model holding
-them: train it on FER2013 with `fer-edge train --arch faceapi_dense --init runs/faceapi_init.keras`. FER2013 alone
-does not teach what real faces look like (colour photographs, hair, light); face-api's model learnt from real
-photographs. The workstation needs this once; the device never does (it runs the converted model).
+them, with a card naming the package and carrying both MIT notices. fer_faceapi was trained from it on FER2013
+keeping half of every target the network's own first answer (README, step 5: `fer-edge train --arch faceapi_dense
+--init runs/faceapi_init96.keras --teacher runs/faceapi_init96.keras --distill 0.5 ...`). FER2013 alone does not
+teach what real faces look like (colour photographs, hair, light); face-api's model learnt from real photographs.
+The workstation needs this once; the device never does (it runs the converted model).
 
-Two changes from face-api's graph, both exact for a grey face: the first conv's filters are summed over the three
-colour channels (a grey face is the same value in each), and the output classes are put in FER2013's order.
+What differs from face-api's graph: the first conv's filters are summed over the three colour channels (exact for
+a grey face, the same value in each); face-api's per-channel mean becomes one grey mean, the difference folded into
+that conv's bias (exact away from the border's zero padding); the output classes are put in FER2013's order; and
+the face is resized to 96 px inside the graph, not 112 (train/architectures.py says why).
 """
 
 from __future__ import annotations
