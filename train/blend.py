@@ -9,6 +9,9 @@ softmax at the end gives the int8 output the fixed 1/256 scale every model has (
 quantised to whatever range calibration saw, and cap the top score under 1). It converts to one int8 file that the
 device runs through its one interpreter loader, as any model: nothing on the device knows it is a blend.
 
+`--class-weights` (train/class_weights.py) multiplies each class's probability by a weight and renormalises, inside
+the graph: a correction of the class prior learnt from FER2013 towards that of photographs of people.
+
 The blend is written as a run folder (model.keras, model.json, report/) for `fer-edge publish`, like a training
 run: its card records each member's file, sha256, name and val accuracy, and its weight.
 """
@@ -20,6 +23,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edge_runtime.errors import ModelError
 from edge_runtime.metadata import read_metadata, sha256_file, write_json_atomic
 
@@ -30,17 +35,23 @@ class Member:
     weight: float
 
 
+def positive_weight(text: str, where: str, name: str) -> float:
+    """float(text), which must be a positive finite number; else a ValueError that says `where: name ...`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{where}: {name} {text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{where}: {name} must be a positive number (got {text})")
+    return value
+
+
 def parse_member(text: str) -> Member:
     """'models/fer_cnn.keras:0.7' -> Member; the weight is a positive number (the last ':' separates it)."""
     path, sep, weight = text.rpartition(":")
     if not sep or not path:
         raise ValueError(f"{text!r}: expected MODEL.keras:WEIGHT, e.g. models/fer_cnn.keras:0.7")
-    try:
-        value = float(weight)
-    except ValueError:
-        raise ValueError(f"{text!r}: weight {weight!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{text!r}: weight must be a positive number (got {weight})")
+    value = positive_weight(weight, repr(text), "weight")
     return Member(Path(path), value)
 
 
@@ -79,32 +90,39 @@ def softmax_head(model):
     return last
 
 
-def member_logits(model, tag: str):
-    """`model` up to its logits: its last layer, a softmax Dense, again without the softmax (same weights)."""
+def member_logits(model, tag: str, shift=None):
+    """`model` up to its logits: its last layer, a softmax Dense, again without the softmax (same weights; `shift`,
+    one number per class, added to its bias)."""
     import keras
 
     last = softmax_head(model)
     head = keras.layers.Dense(last.units, name=f"logits_{tag}")
     logits = keras.Model(model.inputs, head(last.input), name=f"member_{tag}")
-    head.set_weights(last.get_weights())
+    kernel, bias = last.get_weights()
+    head.set_weights([kernel, bias if shift is None else bias + np.asarray(shift, dtype=bias.dtype)])
     return logits
 
 
-def build_blend(models: list, weights: list[float]):
+def build_blend(models: list, weights: list[float], class_weights: list[float] | None = None):
     """One Keras model: softmax of the members' logits weighted (weights normalised to sum to 1) and summed, every
-    member on the same input under a name of its own."""
+    member on the same input under a name of its own. With class_weights, each class's probability is multiplied
+    by its weight and renormalised: log(weight) is added to every member's logits bias, which adds it once to the
+    weighted sum (the member weights sum to 1), so the graph is the same size."""
     import keras
 
+    from train.class_weights import log_bias
+
     total = sum(weights)
+    shift = None if class_weights is None else log_bias(class_weights)
     face = keras.Input(models[0].input_shape[1:], name="face")
-    parts = [keras.layers.Rescaling(weight / total, name=f"weight_{i}")(member_logits(model, str(i))(face))
+    parts = [keras.layers.Rescaling(weight / total, name=f"weight_{i}")(member_logits(model, str(i), shift)(face))
              for i, (model, weight) in enumerate(zip(models, weights, strict=True))]
     pooled = keras.layers.Softmax(name="blend")(keras.layers.Add(name="logits")(parts))
     return keras.Model(face, pooled, name="blend")
 
 
 def write_blend(members: list[Member], out: Path, *, command: str, data=None, split=None,
-                split_name: str = "val") -> dict:
+                split_name: str = "val", class_weights: list[float] | None = None) -> dict:
     """OUT/model.keras (the blend), OUT/model.json (its card) and, given a labelled split, OUT/report/ (metrics.json,
     confusion matrix) for `fer-edge publish OUT --name NAME`. Returns the card."""
     import keras
@@ -123,7 +141,11 @@ def write_blend(members: list[Member], out: Path, *, command: str, data=None, sp
             softmax_head(model)
         except ValueError as exc:
             raise ValueError(f"{m.path}: {exc}") from None
-    blend = build_blend(models, [m.weight for m in members])
+    labels = cards[0]["labels"]
+    if class_weights is not None and len(class_weights) != len(labels):
+        raise ValueError(f"{len(class_weights)} class weights for a model of {len(labels)} classes "
+                         f"({', '.join(labels)})")
+    blend = build_blend(models, [m.weight for m in members], class_weights)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     total = sum(m.weight for m in members)
@@ -134,7 +156,9 @@ def write_blend(members: list[Member], out: Path, *, command: str, data=None, sp
         "name": "blend", "format": "keras", "labels": cards[0]["labels"], "input": cards[0].get("input"),
         "preprocessing": cards[0]["preprocessing"], "arch": "blend",
         "parameters": int(blend.count_params()), "multiply_adds": count_macs(blend),
-        "training": {"command": command, "data": str(data) if data else None, "members": record},
+        "training": {"command": command, "data": str(data) if data else None, "members": record,
+                     **({"class_weights": dict(zip(labels, (float(w) for w in class_weights)))}
+                        if class_weights is not None else {})},
         "date": datetime.date.today().isoformat(),
     }
     notices = list(dict.fromkeys(n for c in cards for n in c.get("notices") or []))

@@ -78,6 +78,32 @@ def test_the_blend_is_the_weighted_geometric_mean_of_its_members(members):
     np.testing.assert_allclose(a.predict(faces, verbose=0), pa, atol=1e-6)
 
 
+def test_class_weights_multiply_each_class_probability_inside_the_graph(members, tmp_path):
+    """--class-weights: the blend's answer is the unweighted blend's, each class multiplied by its weight and
+    renormalised; the graph costs no more, the card names each class's weight, and a wrong count or weight is
+    refused before anything is written."""
+    from train.class_weights import log_bias, reweighted
+
+    faces = coded_faces(20, seed=9)[0][..., None].astype("float32")
+    weights = [0.5, 2.0, 1.0, 1.0, 3.0, 0.25, 1.0]
+    plain = build_blend([keras.saving.load_model(p) for p in members], [1.0, 3.0]).predict(faces, verbose=0)
+    run = tmp_path / "weighted"
+    code, _, err = run_cli(["blend", f"{members[0]}:1", f"{members[1]}:3", "--class-weights",
+                            ",".join(map(str, weights)), "--out", str(run)])
+    assert code == 0, err
+    weighted = keras.saving.load_model(run / "model.keras")
+    np.testing.assert_allclose(weighted.predict(faces, verbose=0), reweighted(plain, log_bias(weights)), atol=1e-5)
+    card = json.loads((run / "model.json").read_text())
+    assert card["training"]["class_weights"] == dict(zip(card["labels"], weights))
+    assert card["multiply_adds"] == count_macs(build_blend([keras.saving.load_model(p) for p in members], [1, 3]))
+    for text, problem in (("1,2", "2 class weights for a model of 7 classes"),
+                          ("1,1,1,0,1,1,1", "weight 4 must be a positive number")):
+        code, _, err = run_cli(["blend", f"{members[0]}:1", f"{members[1]}:3", "--class-weights", text,
+                                "--out", str(tmp_path / "never")])
+        assert code == 1 and problem in err, err
+        assert not (tmp_path / "never").exists()
+
+
 def _with_notices(members, tmp_path):
     """Copies of the members whose cards carry licence notices (as a model started from face-api's weights does):
     the first one notice, the second the same notice twice."""

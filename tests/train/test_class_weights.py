@@ -1,0 +1,178 @@
+"""train/class_weights.py: per-class weights fitted on one half of the people by likelihood, shrunk until FER2013
+val holds its floor, judged on the other half; bad weights are refused naming the one that is wrong."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from train.class_weights import (
+    accuracy,
+    fit,
+    fit_bias,
+    log_bias,
+    main,
+    parse_class_weights,
+    reweighted,
+    temper,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+positive = st.floats(1e-3, 1e3, allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(positive, min_size=1, max_size=9))
+def test_weights_parse_back_in_order(weights):
+    assert parse_class_weights(",".join(repr(w) for w in weights)) == weights
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("1,x,1", "weight 2 'x' is not a number"),
+    ("1,1,0", "weight 3 must be a positive number"),
+    ("-1", "weight 1 must be a positive number"),
+    ("1,nan", "weight 2 must be a positive number"),
+    ("inf,1", "weight 1 must be a positive number"),
+    ("1,,1", "weight 2 '' is not a number"),
+])
+def test_a_bad_weight_is_refused_naming_it(text, problem):
+    with pytest.raises(ValueError, match=problem) as info:
+        parse_class_weights(text)
+    assert repr(text) in str(info.value)
+
+
+@given(st.lists(positive, min_size=7, max_size=7), st.lists(st.floats(0.01, 1.0), min_size=7, max_size=7),
+       st.floats(0.1, 10.0))
+def test_reweighting_multiplies_each_class_by_its_weight_whatever_their_scale(weights, probs, scale):
+    p = np.asarray(probs)[None] / np.sum(probs)
+    expected = p * np.asarray(weights)
+    expected /= expected.sum()
+    np.testing.assert_allclose(reweighted(p, log_bias(weights)), expected, rtol=1e-9)
+    # A common factor changes nothing, and the shift is centred.
+    np.testing.assert_allclose(log_bias(np.asarray(weights) * scale), log_bias(weights), atol=1e-9)
+    assert abs(log_bias(weights).sum()) < 1e-9
+
+
+def test_a_row_without_a_face_counts_as_wrong():
+    probs = np.array([[0.9, 0.1], [np.nan, np.nan], [0.2, 0.8]])
+    assert accuracy(probs, np.array([0, 0, 1])) == pytest.approx(2 / 3)
+    # The shift moves the first row's answer across: 0.9 * 1 vs 0.1 * 10.
+    assert accuracy(probs, np.array([0, 0, 1]), log_bias([1.0, 10.0])) == pytest.approx(1 / 3)
+
+
+def _shifted_labels(n, shift, seed):
+    """Probabilities of a model that knows the faces but has the wrong prior, and labels drawn from the shifted
+    truth: the likelihood fit should find the shift."""
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.full(len(shift), 0.7), n)
+    truth = reweighted(probs, shift)
+    labels = np.array([rng.choice(len(shift), p=row) for row in truth])
+    return probs, labels
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.floats(-1.0, 1.0), min_size=4, max_size=4), st.integers(0, 100))
+def test_the_fit_finds_the_shift_the_labels_were_drawn_with(shift, seed):
+    shift = np.asarray(shift) - np.mean(shift)
+    probs, labels = _shifted_labels(6000, shift, seed)
+    np.testing.assert_allclose(fit_bias(probs, labels), shift, atol=0.15)
+
+
+def test_no_faces_to_fit_is_an_error():
+    with pytest.raises(ValueError, match="no faces"):
+        fit_bias(np.zeros((0, 7)), np.zeros(0, dtype=int))
+
+
+@given(st.floats(0.0, 3.0))
+def test_temper_takes_the_largest_accepted_step(limit):
+    bias = np.array([2.0, -2.0, 0.0])
+    shifted, tau = temper(bias, lambda b: np.abs(b).max() <= limit + 1e-12)
+    expected = min(1.0, np.floor(limit / 2.0 * 20) / 20)
+    assert tau == pytest.approx(expected)
+    np.testing.assert_allclose(shifted, expected * bias)
+
+
+def test_temper_gives_no_shift_when_none_is_accepted():
+    shifted, tau = temper(np.array([1.0, -1.0]), lambda b: False)
+    assert tau == 0.0 and not shifted.any()
+
+
+def _scene(seed=0):
+    """Wild faces whose labels lean to class 0 (the model underrates it) and val faces where the model is right:
+    shifting towards class 0 helps the first and, past a point, costs the second."""
+    rng = np.random.default_rng(seed)
+    wild, labels = _shifted_labels(800, np.array([1.2, -0.4, -0.4, -0.4]), seed)
+    wild[::25] = np.nan  # photos without a face
+    half = rng.random(800) < 0.5
+    val = rng.dirichlet(np.full(4, 0.7), 1000)
+    val_labels = val.argmax(1)
+    return wild, labels, half, val, val_labels
+
+
+@pytest.mark.parametrize("floor", [0.9, 0.95, 0.97])
+def test_the_fit_holds_the_floor_with_the_largest_step_and_helps_the_other_half(floor):
+    wild, labels, half, val, val_labels = _scene()
+    result = fit(wild, labels, half, val, val, val_labels, floor)
+    after, before = result["figures"]["after"], result["figures"]["before"]
+    assert before["val_single"] == 1.0 and after["val_single"] >= floor and after["val_flip"] >= floor
+    rows = half & ~np.isnan(wild).any(axis=1)
+    assert result["fitted_faces"] == int(rows.sum())
+    raw, tau = fit_bias(wild[rows], labels[rows]), result["tau"]
+    assert 0.0 < tau < 1.0  # the floor binds here, so the step is the last one that holds it
+    np.testing.assert_allclose(log_bias(result["weights"]), tau * raw, atol=1e-3)
+    assert accuracy(val, val_labels, raw * (tau + 0.05)) < floor
+    assert result["weights"][0] == max(result["weights"])
+    assert after["wild_other_half"] > before["wild_other_half"]
+
+
+def test_the_fit_reads_only_the_fitted_half():
+    wild, labels, half, val, val_labels = _scene(1)
+    first = fit(wild, labels, half, val, val, val_labels, 0.9)
+    scrambled = labels.copy()
+    scrambled[~half] = (scrambled[~half] + 1) % 4
+    second = fit(wild, scrambled, half, val, val, val_labels, 0.9)
+    assert first["weights"] == second["weights"]
+    assert first["figures"]["after"]["wild_other_half"] != second["figures"]["after"]["wild_other_half"]
+
+
+def test_the_command_fits_the_shipped_model_on_photos_and_writes_the_figures(tmp_path, capsys):
+    """End to end on real photos (tests/data: three people of half 1, one of half 0) and the in-repo FER2013 val
+    sample: the photos go through the face path, the figures and weights are printed and written."""
+    wild = tmp_path / "wild"
+    for source, name, label in (
+            ("wild/George_W_Bush_0401.jpg", "George_W_Bush_0401.jpg", "neutral"),  # people of half 1
+            ("wild/Jennifer_Capriati_0030.jpg", "Jennifer_Capriati_0030.jpg", "angry"),
+            ("wild/FaridaJalal_105.jpg", "FaridaJalal_105.jpg", "sad"),
+            ("wild_surprise_2868585k.jpg", "facial-expressions_2868585k.jpg", "surprise")):  # half 0
+        (wild / label).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / "tests" / "data" / source, wild / label / name)
+    shutil.copytree(REPO / "convert" / "val_sample", tmp_path / "fer" / "val")  # 350 FER2013 val faces
+    out = tmp_path / "weights.json"
+    code = main(["--model", str(REPO / "models" / "fer_blend_int8.tflite"), "--wild", str(wild),
+                 "--data", str(tmp_path / "fer"), "--floor", "0.5", "--out", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert len(result["weights"]) == 7 and all(w > 0 for w in result["weights"])
+    assert result["figures"]["after"]["val_single"] >= 0.5
+    assert result["half"] == 0 and result["model"].endswith("fer_blend_int8.tflite")
+    assert result["fitted_faces"] == 1  # the one photo of half 0 (its face found at full resolution)
+    printed = capsys.readouterr().out
+    assert "--class-weights " + ",".join(f"{w:g}" for w in result["weights"]) in printed
+
+
+def test_the_command_names_a_missing_photo_folder_and_a_half_without_faces(tmp_path, capsys):
+    model = str(REPO / "models" / "fer_blend_int8.tflite")
+    assert main(["--model", model, "--wild", str(tmp_path / "none")]) == 2
+    assert str(tmp_path / "none") in capsys.readouterr().err
+    wild = tmp_path / "wild" / "neutral"
+    wild.mkdir(parents=True)
+    shutil.copyfile(REPO / "tests" / "data" / "wild" / "George_W_Bush_0401.jpg", wild / "George_W_Bush_0401.jpg")
+    shutil.copytree(REPO / "convert" / "val_sample", tmp_path / "fer" / "val")
+    assert main(["--model", model, "--wild", str(wild.parent), "--data", str(tmp_path / "fer")]) == 2
+    err = capsys.readouterr().err
+    assert f"{wild.parent}: no face found in the photos of half 0's people" in err
