@@ -1,8 +1,8 @@
 """bench.wild's scoring: a photo's answer is its largest face, no face is a miss, recall per class counts misses."""
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from bench.wild import detection_settings, score, settings
 

@@ -135,7 +135,8 @@ def pinned(monkeypatch, tmp_path):
 def test_a_package_that_is_not_the_pinned_one_is_refused_naming_it(tmp_path):
     path = tmp_path / "face-api-1.7.15.tgz"
     path.write_bytes(_package({"a": np.ones(3, np.float32)})[0])
-    with pytest.raises(fw.WeightsError, match=r"face-api-1\.7\.15\.tgz: sha256 .* is not @vladmandic/face-api 1\.7\.15"):
+    with pytest.raises(fw.WeightsError,
+                       match=r"face-api-1\.7\.15\.tgz: sha256 .* is not @vladmandic/face-api 1\.7\.15"):
         fw.read_weights(path)
 
 
@@ -204,7 +205,8 @@ def test_init_model_computes_face_apis_network_on_a_grey_face():
     faces = np.linspace(40, 215, 8)[:, None, None] + base * np.linspace(60, 10, 8)[:, None, None]
     faces = np.clip(faces, 0, 255).astype(np.uint8)
     ours = np.asarray(model(faces[..., None].astype(np.float32), training=False))
-    big = np.asarray(model.get_layer("resize")(np.asarray(model.get_layer("normalise")(faces[..., None].astype(np.float32)))))
+    normalised = np.asarray(model.get_layer("normalise")(faces[..., None].astype(np.float32)))
+    big = np.asarray(model.get_layer("resize")(normalised))
     grey = big * 255.0 + 117.0  # back to pixels, at the network's size
     theirs = _face_api(weights, np.repeat(grey, 3, axis=-1).astype(np.float32))[:, fw.fer_order()]
 
