@@ -122,7 +122,8 @@ def build_blend(models: list, weights: list[float], class_weights: list[float] |
 
 
 def write_blend(members: list[Member], out: Path, *, command: str, data=None, split=None,
-                split_name: str = "val", class_weights: list[float] | None = None) -> dict:
+                split_name: str = "val", class_weights: list[float] | None = None,
+                class_weights_fit: dict | None = None) -> dict:
     """OUT/model.keras (the blend), OUT/model.json (its card) and, given a labelled split, OUT/report/ (metrics.json,
     confusion matrix) for `fer-edge publish OUT --name NAME`. Returns the card."""
     import keras
@@ -158,7 +159,8 @@ def write_blend(members: list[Member], out: Path, *, command: str, data=None, sp
         "parameters": int(blend.count_params()), "multiply_adds": count_macs(blend),
         "training": {"command": command, "data": str(data) if data else None, "members": record,
                      **({"class_weights": dict(zip(labels, (float(w) for w in class_weights)))}
-                        if class_weights is not None else {})},
+                        if class_weights is not None else {}),
+                     **({"class_weights_fit": class_weights_fit} if class_weights_fit else {})},
         "date": datetime.date.today().isoformat(),
     }
     notices = list(dict.fromkeys(n for c in cards for n in c.get("notices") or []))

@@ -34,6 +34,29 @@ def parse_class_weights(text: str) -> list[float]:
             for i, part in enumerate(text.split(","))]
 
 
+def read_class_weights(arg: str) -> tuple[list[float], dict | None]:
+    """`--class-weights`: 'W,W,...', or the JSON file `python -m train.class_weights --out` wrote -> (weights, the
+    fit's record with the file's sha256, or None for numbers given by hand)."""
+    if not arg.lower().endswith(".json"):
+        return parse_class_weights(arg), None
+    from edge_runtime.metadata import sha256_file
+
+    path = Path(arg)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such class-weights file")
+    try:
+        record = json.loads(path.read_text())
+        weights = record["weights"]
+        if not isinstance(weights, list) or not weights:
+            raise TypeError
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        raise ValueError(f"{path}: not a class-weights file (JSON with a list of weights, as python -m "
+                         "train.class_weights --out writes)") from None
+    values = parse_class_weights(",".join(str(w) for w in weights))
+    return values, {**{k: v for k, v in record.items() if k != "weights"}, "file": str(path),
+                    "sha256": sha256_file(path)}
+
+
 def log_bias(weights: Sequence[float]) -> np.ndarray:
     """The logits' shift for these weights: log(w) centred on 0 (a common factor changes no probability)."""
     b = np.log(np.asarray(weights, dtype=np.float64))

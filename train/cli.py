@@ -126,12 +126,12 @@ def cmd_publish(args) -> int:
 def cmd_blend(args) -> int:
     tensorflow_env()
     from train.blend import parse_member, write_blend
-    from train.class_weights import parse_class_weights
+    from train.class_weights import read_class_weights
     from train.predict import default_split
 
     try:
         members = [parse_member(text) for text in args.members]
-        class_weights = None if args.class_weights is None else parse_class_weights(args.class_weights)
+        class_weights, fit = (None, None) if args.class_weights is None else read_class_weights(args.class_weights)
         split = split_name = None
         if args.data:
             ds = load_for_command(args.data, args.format, args.skip_bad)
@@ -139,7 +139,7 @@ def cmd_blend(args) -> int:
             split = ds.split(split_name)
         card = write_blend(members, Path(args.out), command=command_line(),
                            data=args.data, split=split, split_name=split_name or "val",
-                           class_weights=class_weights)
+                           class_weights=class_weights, class_weights_fit=fit)
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     shares = ", ".join(f"{m['name'] or m['model']} {m['weight']:.2f}" for m in card["training"]["members"])
@@ -260,10 +260,10 @@ def add_blend_command(sub) -> None:
                     help="float models with their cards, each with a positive weight (normalised to sum to 1)")
     data_args(bl, required=False)
     bl.add_argument("--split", help="split of --data (default: val when present)")
-    bl.add_argument("--class-weights", metavar="W,W,W,W,W,W,W",
-                    help="one positive weight per class in label order: each class's probability is multiplied by "
-                    "it and renormalised inside the graph (a class-prior correction; python -m train.class_weights "
-                    "fits them)")
+    bl.add_argument("--class-weights", metavar="W,W,...|FIT.json",
+                    help="one positive weight per class in label order, or the JSON file python -m "
+                    "train.class_weights --out wrote (its fit is then recorded in the card): each class's "
+                    "probability is multiplied by its weight and renormalised inside the graph")
     bl.add_argument("--out", required=True, help="run folder to write (model.keras, model.json, report/)")
     bl.set_defaults(func=cmd_blend)
 

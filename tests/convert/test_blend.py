@@ -96,8 +96,19 @@ def test_class_weights_multiply_each_class_probability_inside_the_graph(members,
     card = json.loads((run / "model.json").read_text())
     assert card["training"]["class_weights"] == dict(zip(card["labels"], weights))
     assert card["multiply_adds"] == count_macs(build_blend([keras.saving.load_model(p) for p in members], [1, 3]))
+    assert "class_weights_fit" not in card["training"]
+    fit_file = tmp_path / "fit.json"  # python -m train.class_weights --out: the card records where they came from
+    fit_file.write_text(json.dumps({"weights": weights, "tau": 0.2, "half": 0}))
+    code, _, err = run_cli(["blend", f"{members[0]}:1", f"{members[1]}:3", "--class-weights", str(fit_file),
+                            "--out", str(tmp_path / "fitted")])
+    assert code == 0, err
+    fitted = json.loads((tmp_path / "fitted" / "model.json").read_text())["training"]
+    assert fitted["class_weights"] == card["training"]["class_weights"]
+    assert fitted["class_weights_fit"] == {"tau": 0.2, "half": 0, "file": str(fit_file),
+                                           "sha256": sha256_file(fit_file)}
     for text, problem in (("1,2", "2 class weights for a model of 7 classes"),
-                          ("1,1,1,0,1,1,1", "weight 4 must be a positive number")):
+                          ("1,1,1,0,1,1,1", "weight 4 must be a positive number"),
+                          (str(tmp_path / "gone.json"), "gone.json: no such class-weights file")):
         code, _, err = run_cli(["blend", f"{members[0]}:1", f"{members[1]}:3", "--class-weights", text,
                                 "--out", str(tmp_path / "never")])
         assert code == 1 and problem in err, err

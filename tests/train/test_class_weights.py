@@ -19,6 +19,7 @@ from train.class_weights import (
     log_bias,
     main,
     parse_class_weights,
+    read_class_weights,
     reweighted,
     temper,
 )
@@ -44,6 +45,35 @@ def test_a_bad_weight_is_refused_naming_it(text, problem):
     with pytest.raises(ValueError, match=problem) as info:
         parse_class_weights(text)
     assert repr(text) in str(info.value)
+
+
+def test_weights_come_from_a_fit_file_with_its_record_and_sha256(tmp_path):
+    from edge_runtime.metadata import sha256_file
+
+    fit_file = tmp_path / "fit.json"
+    fit_file.write_text(json.dumps({"weights": [0.5, 2, 1.25], "tau": 0.15, "half": 0, "floor": 0.67}))
+    weights, record = read_class_weights(str(fit_file))
+    assert weights == [0.5, 2.0, 1.25]
+    assert record == {"tau": 0.15, "half": 0, "floor": 0.67, "file": str(fit_file), "sha256": sha256_file(fit_file)}
+    assert read_class_weights("0.5,2") == ([0.5, 2.0], None)
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{not json", "not a class-weights file"),
+    ('{"tau": 1}', "not a class-weights file"),
+    ('{"weights": "1,2"}', "not a class-weights file"),
+    ('{"weights": []}', "not a class-weights file"),
+    ('[1, 2]', "not a class-weights file"),
+    ('{"weights": [1, -2]}', "weight 2 must be a positive number"),
+    (b"\xff\xfe", "not a class-weights file"),
+])
+def test_a_bad_fit_file_is_refused_naming_it(tmp_path, content, problem):
+    path = tmp_path / "fit.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=problem):
+        read_class_weights(str(path))
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'gone.json'}: no such class-weights file"):
+        read_class_weights(str(tmp_path / "gone.json"))
 
 
 @given(st.lists(positive, min_size=7, max_size=7), st.lists(st.floats(0.01, 1.0), min_size=7, max_size=7),
