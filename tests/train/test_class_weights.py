@@ -88,9 +88,11 @@ def test_reweighting_multiplies_each_class_by_its_weight_whatever_their_scale(we
     assert abs(log_bias(weights).sum()) < 1e-9
 
 
-def test_a_row_without_a_face_counts_as_wrong():
+@pytest.mark.parametrize("missing_label", [0, 1])
+def test_a_row_without_a_face_counts_as_wrong_whatever_its_label(missing_label):
     probs = np.array([[0.9, 0.1], [np.nan, np.nan], [0.2, 0.8]])
-    assert accuracy(probs, np.array([0, 0, 1])) == pytest.approx(2 / 3)
+    assert accuracy(probs, np.array([0, missing_label, 1])) == pytest.approx(2 / 3)
+    assert accuracy(np.zeros((0, 2)), np.zeros(0, dtype=int)) == 0.0
     # The shift moves the first row's answer across: 0.9 * 1 vs 0.1 * 10.
     assert accuracy(probs, np.array([0, 0, 1]), log_bias([1.0, 10.0])) == pytest.approx(1 / 3)
 
@@ -114,8 +116,18 @@ def test_the_fit_finds_the_shift_the_labels_were_drawn_with(shift, seed):
 
 
 def test_no_faces_to_fit_is_an_error():
-    with pytest.raises(ValueError, match="no faces"):
+    with pytest.raises(ValueError, match="^no faces to fit class weights on$"):
         fit_bias(np.zeros((0, 7)), np.zeros(0, dtype=int))
+
+
+def test_an_int8_probability_of_exactly_zero_does_not_break_the_fit():
+    probs, labels = _shifted_labels(2000, np.array([0.5, -0.5, 0.0]), 4)
+    probs = np.round(probs * 256) / 256  # an int8 output: many exact zeros
+    probs[labels == 1, 1] = 0.0  # even under the true label
+    assert (probs == 0).sum() > 100
+    shift = fit_bias(probs, labels)
+    assert np.isfinite(shift).all() and abs(shift.sum()) < 1e-9
+    assert shift[1] == shift.max()  # the zeroed true class is raised (true shift -0.5), not lost to log(0)
 
 
 @given(st.floats(0.0, 3.0))
@@ -160,6 +172,48 @@ def test_the_fit_holds_the_floor_with_the_largest_step_and_helps_the_other_half(
     assert after["wild_other_half"] > before["wild_other_half"]
 
 
+def _sure(labels, classes=4):
+    """Probabilities that no shift within exp(+-3) moves: the label at 0.9999."""
+    p = np.full((len(labels), classes), 0.0001 / (classes - 1))
+    p[np.arange(len(labels)), labels] = 0.9999
+    return p
+
+
+@pytest.mark.parametrize("binding", ["single", "flip"])
+def test_the_floor_is_held_by_single_crop_and_flipped_faces_each_and_an_exact_hit_is_kept(binding):
+    wild, labels, half, val, val_labels = _scene(2)
+    rows = half & ~np.isnan(wild).any(axis=1)
+    raw = fit_bias(wild[rows], labels[rows])
+    steps = {k: accuracy(val, val_labels, k / 20 * raw) for k in range(0, 21)}
+    # A step whose accuracy no larger step reaches, below the unshifted accuracy: at that floor it is the answer.
+    k = next(k for k in range(19, 0, -1) if steps[k] > max(steps[t] for t in range(k + 1, 21)) and steps[k] < steps[0])
+    floor = steps[k]
+    sure = _sure(val_labels)
+    single, flip = (val, sure) if binding == "single" else (sure, val)
+    result = fit(wild, labels, half, single, flip, val_labels, floor)
+    assert result["tau"] == pytest.approx(k / 20)
+    assert result["figures"]["after"]["val_" + binding] == floor
+    assert result["figures"]["after"]["val_" + ("flip" if binding == "single" else "single")] == 1.0
+
+
+def test_the_figures_are_each_measured_with_and_without_the_weights():
+    wild, labels, half, val, val_labels = _scene(3)
+    flip = np.roll(val, 1, axis=1) * 0.2 + val * 0.8
+    result = fit(wild, labels, half, val, flip, val_labels, 0.9)
+    bias = log_bias(result["weights"])
+    assert set(result) == {"weights", "tau", "floor", "fitted_faces", "figures"} and result["floor"] == 0.9
+    assert result["weights"] == [round(float(w), 4) for w in np.exp(result["tau"] * fit_bias(
+        wild[half & ~np.isnan(wild).any(axis=1)], labels[half & ~np.isnan(wild).any(axis=1)]))]
+    for name, b in (("before", None), ("after", bias)):
+        expected = {"val_single": accuracy(val, val_labels, b), "val_flip": accuracy(flip, val_labels, b),
+                    "wild_fit_half": accuracy(wild[half], labels[half], b),
+                    "wild_other_half": accuracy(wild[~half], labels[~half], b),
+                    "wild_all": accuracy(wild, labels, b)}
+        assert result["figures"][name] == pytest.approx(expected, abs=2e-3), name
+    assert result["figures"]["after"] != result["figures"]["before"]
+    assert len({round(v, 6) for v in result["figures"]["after"].values()}) == 5  # five different measures
+
+
 def test_the_fit_reads_only_the_fitted_half():
     wild, labels, half, val, val_labels = _scene(1)
     first = fit(wild, labels, half, val, val, val_labels, 0.9)
@@ -170,26 +224,72 @@ def test_the_fit_reads_only_the_fitted_half():
     assert first["figures"]["after"]["wild_other_half"] != second["figures"]["after"]["wild_other_half"]
 
 
-def test_the_command_fits_the_shipped_model_on_photos_and_writes_the_figures(tmp_path, capsys):
-    """End to end on real photos (tests/data: three people of half 1, one of half 0) and the in-repo FER2013 val
-    sample: the photos go through the face path, the figures and weights are printed and written."""
-    wild = tmp_path / "wild"
+def _photo_folder(root: Path) -> Path:
+    """Real photos in class folders (tests/data: three people of half 1, one of half 0), a picture of two people
+    side by side (the larger face answers) and a photo with no face."""
+    import cv2
+
     for source, name, label in (
-            ("wild/George_W_Bush_0401.jpg", "George_W_Bush_0401.jpg", "neutral"),  # people of half 1
+            ("wild/George_W_Bush_0401.jpg", "George_W_Bush_0401.jpg", "neutral"),
             ("wild/Jennifer_Capriati_0030.jpg", "Jennifer_Capriati_0030.jpg", "angry"),
             ("wild/FaridaJalal_105.jpg", "FaridaJalal_105.jpg", "sad"),
             ("wild_surprise_2868585k.jpg", "facial-expressions_2868585k.jpg", "surprise")):  # half 0
-        (wild / label).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / "tests" / "data" / source, wild / label / name)
+        (root / label).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / "tests" / "data" / source, root / label / name)
+    big = cv2.imread(str(REPO / "tests" / "data" / "wild" / "Jennifer_Capriati_0030.jpg"))
+    small = cv2.resize(cv2.imread(str(REPO / "tests" / "data" / "wild" / "George_W_Bush_0401.jpg")), (200, 200))
+    pair = np.full((big.shape[0], big.shape[1] + 220, 3), 128, np.uint8)
+    pair[: big.shape[0], : big.shape[1]] = big
+    pair[60:260, big.shape[1] + 10 : big.shape[1] + 210] = small
+    cv2.imwrite(str(root / "angry" / "Pair_0001.jpg"), pair)
+    (root / "happy").mkdir()
+    cv2.imwrite(str(root / "happy" / "Wall_0001.jpg"), np.full((300, 300, 3), 200, np.uint8))
+    return root
+
+
+def test_the_command_fits_on_the_answers_fer_edge_detect_gives_and_writes_the_figures(tmp_path, capsys):
+    """End to end on real photos and the in-repo FER2013 val sample, with a model other than the default: each
+    photo's row is the largest face `fer-edge detect --json` reports, no face is a row of NaN, and the val
+    figures are the Classifier's, single crop and flip-averaged."""
+    from edge_runtime.classifier import Classifier
+    from edge_runtime.cli import main as fer_edge
+    from train.class_weights import wild_probabilities
+    from train.wild_data import photos
+
+    wild = _photo_folder(tmp_path / "wild")
+    model = REPO / "models" / "fer_mobile_int8.tflite"
+    pics = photos(wild)
+    rows = wild_probabilities(model, pics)
+    for photo, row in zip(pics, rows):
+        assert fer_edge(["detect", str(photo.path), "--json", "--model", str(model)]) == 0
+        answers = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        if not answers:
+            assert np.isnan(row).all(), photo.path.name
+            continue
+        best = max(answers, key=lambda a: a["box"][2] * a["box"][3])
+        np.testing.assert_allclose(row, list(best["probabilities"].values()), atol=1e-6, err_msg=photo.path.name)
+    assert [p.path.name for p, r in zip(pics, rows) if np.isnan(r).all()] == ["Wall_0001.jpg"]
+    pair = [r for p, r in zip(pics, rows) if p.path.name == "Pair_0001.jpg"][0]
+    alone = [r for p, r in zip(pics, rows) if p.path.name == "Jennifer_Capriati_0030.jpg"][0]
+    assert pair.argmax() == alone.argmax()  # the larger face of the two answers
+
     shutil.copytree(REPO / "convert" / "val_sample", tmp_path / "fer" / "val")  # 350 FER2013 val faces
     out = tmp_path / "weights.json"
-    code = main(["--model", str(REPO / "models" / "fer_blend_int8.tflite"), "--wild", str(wild),
-                 "--data", str(tmp_path / "fer"), "--floor", "0.5", "--out", str(out)])
+    code = main(["--model", str(model), "--wild", str(wild), "--data", str(tmp_path / "fer"), "--floor", "0.5",
+                 "--out", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
+    from bench.accuracy import load_split
+
+    _, split = load_split(tmp_path / "fer")
+    faces = np.asarray(split.images)
+    single = (Classifier(model).predict(faces).argmax(1) == split.labels).mean()
+    flipped = (Classifier(model, tta="flip").predict(faces).argmax(1) == split.labels).mean()
+    assert result["figures"]["before"]["val_single"] == pytest.approx(single)
+    assert result["figures"]["before"]["val_flip"] == pytest.approx(flipped)
+    assert single != flipped
     assert len(result["weights"]) == 7 and all(w > 0 for w in result["weights"])
-    assert result["figures"]["after"]["val_single"] >= 0.5
-    assert result["half"] == 0 and result["model"].endswith("fer_blend_int8.tflite")
+    assert result["half"] == 0 and result["model"] == str(model)
     assert result["fitted_faces"] == 1  # the one photo of half 0 (its face found at full resolution)
     printed = capsys.readouterr().out
     assert "--class-weights " + ",".join(f"{w:g}" for w in result["weights"]) in printed
@@ -206,3 +306,6 @@ def test_the_command_names_a_missing_photo_folder_and_a_half_without_faces(tmp_p
     assert main(["--model", model, "--wild", str(wild.parent), "--data", str(tmp_path / "fer")]) == 2
     err = capsys.readouterr().err
     assert f"{wild.parent}: no face found in the photos of half 0's people" in err
+    (wild / "Broken_0001.jpg").write_bytes(b"not a jpeg")
+    assert main(["--model", model, "--wild", str(wild.parent), "--data", str(tmp_path / "fer")]) == 2
+    assert f"{wild / 'Broken_0001.jpg'}: not a readable image" in capsys.readouterr().err
