@@ -175,9 +175,7 @@ def fit(wild_probs, wild_labels, fit_half, val_single, val_flip, val_labels, flo
             "fitted_faces": int(rows.sum()), "figures": figures}
 
 
-def main(argv: list[str] | None = None) -> int:
-    from train.wild_data import half, photos
-
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train.class_weights", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, required=True, help="int8 .tflite model (with its card) to correct")
     p.add_argument("--wild", type=Path, default=Path("../shared/wild_dev"), help="photos in class folders")
@@ -186,7 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default=None, help="split of --data (default: val)")
     p.add_argument("--floor", type=float, default=0.67, help="accuracy the split keeps, single crop and flipped")
     p.add_argument("--out", type=Path, help="write the weights and figures here as JSON")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.wild_data import half, photos
+
+    args = parser().parse_args(argv)
     try:
         pics = photos(args.wild)
         wild = wild_probabilities(args.model, pics)
@@ -200,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     result = fit(wild, [ph.label for ph in pics], fitted, single, flip, labels, args.floor)
-    result.update({"model": str(args.model), "wild": str(args.wild), "half": args.half, "data": str(args.data)})
+    from edge_runtime.metadata import sha256_file
+
+    result.update({"model": str(args.model), "model_sha256": sha256_file(args.model), "wild": str(args.wild),
+                   "half": args.half, "data": str(args.data)})
     before, after = result["figures"]["before"], result["figures"]["after"]
     for key in before:
         print(f"{key:16s} {before[key]:.4f} -> {after[key]:.4f}")

@@ -19,6 +19,7 @@ from train.class_weights import (
     log_bias,
     main,
     parse_class_weights,
+    parser,
     read_class_weights,
     reweighted,
     temper,
@@ -273,7 +274,10 @@ def test_the_command_fits_on_the_answers_fer_edge_detect_gives_and_writes_the_fi
     alone = [r for p, r in zip(pics, rows) if p.path.name == "Jennifer_Capriati_0030.jpg"][0]
     assert pair.argmax() == alone.argmax()  # the larger face of the two answers
 
+    # FER2013 faces in two splits: val (the default) and test, a part of the same faces (--split test).
     shutil.copytree(REPO / "convert" / "val_sample", tmp_path / "fer" / "val")  # 350 FER2013 val faces
+    shutil.copytree(REPO / "convert" / "val_sample", tmp_path / "fer" / "test",
+                    ignore=lambda folder, names: names[: len(names) // 2] if folder.endswith(("happy", "sad")) else [])
     out = tmp_path / "weights.json"
     code = main(["--model", str(model), "--wild", str(wild), "--data", str(tmp_path / "fer"), "--floor", "0.5",
                  "--out", str(out)])
@@ -281,18 +285,46 @@ def test_the_command_fits_on_the_answers_fer_edge_detect_gives_and_writes_the_fi
     result = json.loads(out.read_text())
     from bench.accuracy import load_split
 
-    _, split = load_split(tmp_path / "fer")
-    faces = np.asarray(split.images)
-    single = (Classifier(model).predict(faces).argmax(1) == split.labels).mean()
-    flipped = (Classifier(model, tta="flip").predict(faces).argmax(1) == split.labels).mean()
+    _, split = load_split(tmp_path / "fer", "val")
+    single_p = Classifier(model).predict(np.asarray(split.images))
+    flip_p = Classifier(model, tta="flip").predict(np.asarray(split.images))
+    single, flipped = ((p.argmax(1) == split.labels).mean() for p in (single_p, flip_p))
     assert result["figures"]["before"]["val_single"] == pytest.approx(single)
     assert result["figures"]["before"]["val_flip"] == pytest.approx(flipped)
     assert single != flipped
-    assert len(result["weights"]) == 7 and all(w > 0 for w in result["weights"])
-    assert result["half"] == 0 and result["model"] == str(model)
-    assert result["fitted_faces"] == 1  # the one photo of half 0 (its face found at full resolution)
+    # The weights are the fit of these very rows (the detect answers above) against these val figures.
+    from train.wild_data import half
+
+    fitted_half = np.array([half(p.person) == 0 for p in pics])
+    expected = fit(rows, np.array([p.label for p in pics]), fitted_half, single_p, flip_p, split.labels, 0.5)
+    assert result["weights"] == expected["weights"]
+    for when in ("before", "after"):
+        assert result["figures"][when] == pytest.approx(expected["figures"][when])
     printed = capsys.readouterr().out
+    for key, value in result["figures"]["after"].items():
+        assert f"{key:16s} {result['figures']['before'][key]:.4f} -> {value:.4f}" in printed
     assert "--class-weights " + ",".join(f"{w:g}" for w in result["weights"]) in printed
+    assert main(["--model", str(model), "--wild", str(wild), "--data", str(tmp_path / "fer"), "--split", "test",
+                 "--floor", "0.5", "--out", str(out)]) == 0
+    _, test = load_split(tmp_path / "fer", "test")
+    assert len(test) < len(split)
+    assert json.loads(out.read_text())["figures"]["before"]["val_single"] == pytest.approx(
+        (Classifier(model).predict(np.asarray(test.images)).argmax(1) == test.labels).mean())
+    assert len(result["weights"]) == 7 and all(w > 0 for w in result["weights"])
+    from edge_runtime.metadata import sha256_file
+
+    assert result["half"] == 0 and result["model"] == str(model) and result["model_sha256"] == sha256_file(model)
+    assert result["fitted_faces"] == 1  # the one photo of half 0 (its face found at full resolution)
+
+
+def test_the_command_defaults_to_the_shared_data_half_0_and_the_67_percent_floor():
+    args = parser().parse_args(["--model", "m.tflite"])
+    assert (args.model, args.wild, args.data, args.half, args.split, args.floor, args.out) == (
+        Path("m.tflite"), Path("../shared/wild_dev"), Path("../shared/fer2013"), 0, None, 0.67, None)
+    assert parser().parse_args(["--model", "m.tflite", "--half", "1"]).half == 1
+    for argv in ([], ["--model", "m.tflite", "--half", "2"]):
+        with pytest.raises(SystemExit):
+            parser().parse_args(argv)
 
 
 def test_the_command_names_a_missing_photo_folder_and_a_half_without_faces(tmp_path, capsys):
