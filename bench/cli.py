@@ -27,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "../shared/fer2013/val)")
     p.add_argument("--split", help="split of --data to use (default: val, else test, else train)")
     p.add_argument("--models-dir", type=Path, default=REPO / "models", help="shipped models with their cards")
-    p.add_argument("--presets-dir", type=Path, default=REPO / "runs",
-                   help="trained runs (NAME/model.keras) to include in the accuracy table")
+    p.add_argument("--presets-dir", type=Path, default=None,
+                   help="also list the trained runs in this folder (NAME/model.keras, e.g. runs) in the accuracy "
+                   "table (default: the shipped models and the peer only; runs/ is this machine's, not the release's)")
     p.add_argument("--model", type=Path, default=default_model_path(),
                    help="the int8 model of the pipeline, daemon and targets (default: the shipped default)")
     p.add_argument("--runs", type=int, default=3, help="interleaved repetitions of each timing (default 3)")
@@ -88,7 +89,7 @@ def run(args) -> dict:
             start = time.perf_counter()
             print(f"bench: {part} ...", file=sys.stderr, flush=True)
             if part == "accuracy":
-                models = entries + presets(args.presets_dir, entries) if args.presets_dir.is_dir() else entries
+                models = entries + presets(args.presets_dir, entries) if args.presets_dir else entries
                 results["accuracy"] = accuracy.evaluate(models, peer, split.images, split.labels)
             elif part == "latency":
                 pick = np.resize(np.random.default_rng(3).permutation(len(split)), args.faces)

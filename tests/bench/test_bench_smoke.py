@@ -43,7 +43,7 @@ def tiny_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def bench_run(tiny_data, tmp_path_factory, peer):
     out = tmp_path_factory.mktemp("bench")
-    cmd = [sys.executable, "-m", "bench", "--data", str(tiny_data), "--presets-dir", str(out / "no-runs"),
+    cmd = [sys.executable, "-m", "bench", "--data", str(tiny_data),
            "--faces", "10", "--frames", "12", "--runs", "1", "--daemon-seconds", "2", "--warmup", "1",
            "--out", str(out)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -57,6 +57,7 @@ def test_every_part_measures_fer_edge_and_the_peer(bench_run, peer):
     groups = {r["group"] for r in results["accuracy"]}
     kinds = {r["kind"] for r in results["latency"]}
     assert "shipped" in groups and {"keras", "float32", "int8"} <= kinds
+    assert "run" not in groups  # this machine's runs/ only with --presets-dir
     for row in results["accuracy"]:
         assert row["n"] == 21 and 0.0 <= row["accuracy"] <= 1.0, row
     for row in results["latency"]:
