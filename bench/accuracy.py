@@ -11,18 +11,7 @@ from bench.models import ModelEntry
 from bench.peer import PeerFiles, PeerKeras, PeerTflite
 from edge_runtime.interpreter import EdgeTpuError, ModelError
 from edge_runtime.metadata import MetadataError
-from train.data import load_dataset
-from train.predict import classification_metrics, default_split, load_predictor, predict_probs
-
-
-def load_split(data: Path, split: str | None = None):
-    """(split name, Split) of labelled faces, 48x48 through the shared preprocessing."""
-    ds = load_dataset(data)
-    name = split or default_split(ds.splits)
-    found = ds.split(name)
-    if not found.labelled:
-        raise ValueError(f"{data} [{name}]: the faces are not labelled, so accuracy cannot be measured")
-    return name, found
+from train.predict import classification_metrics, load_predictor, predict_probs
 
 
 def _row(name: str, group: str, kind: str, path: Path, params: int | None, probs=None, labels=None,

@@ -68,6 +68,7 @@ def run(args) -> dict:
     from bench.models import presets, shipped
     from bench.scenes import frontal_faces
     from bench.timing import default_cpu
+    from train.predict import load_split
 
     parts = list(args.only or PARTS)
     cpu = default_cpu() if args.cpu is None else args.cpu
@@ -80,7 +81,7 @@ def run(args) -> dict:
                         "install": peer_mod.INSTALL}, "seconds": {}}
     if not peer:
         print(f"peer not installed ({peer_mod.INSTALL}): fer-edge alone is measured", file=sys.stderr)
-    split_name, split = accuracy.load_split(args.data, args.split)
+    split_name, split = load_split(args.data, args.split)
     results["split"] = {"name": split_name, "faces": len(split)}
     with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp:
         workdir = Path(tmp)

@@ -199,9 +199,9 @@ def markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.accuracy import load_split
     from bench.scenes import frontal_faces
     from edge_runtime.classifier import default_model_path
+    from train.predict import load_split
 
     p = argparse.ArgumentParser(prog="python -m bench.dynamic", description=__doc__)
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "fer2013" / "val",

@@ -25,9 +25,9 @@ SHARE_TARGET, BELOW_ACCURATE = 0.92, 0.02
 
 def measure(data: Path, models_dir: Path) -> dict:
     from bench import peer as peer_mod
-    from bench.accuracy import load_split
     from bench.pipeline_crops import pipeline_crops
     from edge_runtime.classifier import Classifier, default_model_path
+    from train.predict import load_split
     from train.robustness import accuracy, robustness
 
     split_name, split = load_split(data, None)

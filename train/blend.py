@@ -19,7 +19,6 @@ run: its card records each member's file, sha256, name and val accuracy, and its
 from __future__ import annotations
 
 import datetime
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,23 +26,13 @@ import numpy as np
 
 from edge_runtime.errors import ModelError
 from edge_runtime.metadata import read_metadata, sha256_file, write_json_atomic
+from train.class_weights import log_bias, positive_weight
 
 
 @dataclass(frozen=True)
 class Member:
     path: Path
     weight: float
-
-
-def positive_weight(text: str, where: str, name: str) -> float:
-    """float(text), which must be a positive finite number; else a ValueError that says `where: name ...`."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{where}: {name} {text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{where}: {name} must be a positive number (got {text})")
-    return value
 
 
 def parse_member(text: str) -> Member:
@@ -109,8 +98,6 @@ def build_blend(models: list, weights: list[float], class_weights: list[float] |
     by its weight and renormalised: log(weight) is added to every member's logits bias, which adds it once to the
     weighted sum (the member weights sum to 1), so the graph is the same size."""
     import keras
-
-    from train.class_weights import log_bias
 
     total = sum(weights)
     shift = None if class_weights is None else log_bias(class_weights)

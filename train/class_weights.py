@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,11 +26,20 @@ from pathlib import Path
 import numpy as np
 
 
+def positive_weight(text: str, where: str, name: str) -> float:
+    """float(text), which must be a positive finite number; else a ValueError that says `where: name ...`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{where}: {name} {text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{where}: {name} must be a positive number (got {text})")
+    return value
+
+
 def parse_class_weights(text: str) -> list[float]:
     """'0.8,1.5,...' -> positive finite weights, one per class in the model's label order (the blend checks the
     count against its members' labels)."""
-    from train.blend import positive_weight
-
     return [positive_weight(part.strip(), f"class weights {text!r}", f"weight {i + 1}")
             for i, part in enumerate(text.split(","))]
 
@@ -139,8 +149,8 @@ def wild_probabilities(model: Path, photos) -> np.ndarray:
 
 def val_probabilities(model: Path, data: Path, split: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(single-crop probabilities, flip-averaged probabilities, labels) of the model on a labelled split."""
-    from bench.accuracy import load_split
     from edge_runtime.classifier import Classifier
+    from train.predict import load_split
 
     _, found = load_split(Path(data), split)
     faces = np.asarray(found.images).reshape(len(found), *found.images.shape[1:3])

@@ -82,3 +82,15 @@ def default_split(splits: dict) -> str:
         if name in splits:
             return name
     return next(iter(splits))
+
+
+def load_split(data: Path, split: str | None = None):
+    """(split name, Split) of labelled faces, 48x48 through the shared preprocessing."""
+    from train.data import load_dataset
+
+    ds = load_dataset(data)
+    name = split or default_split(ds.splits)
+    found = ds.split(name)
+    if not found.labelled:
+        raise ValueError(f"{data} [{name}]: the faces are not labelled, so accuracy cannot be measured")
+    return name, found
