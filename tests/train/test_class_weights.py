@@ -283,7 +283,7 @@ def test_the_command_fits_on_the_answers_fer_edge_detect_gives_and_writes_the_fi
                  "--out", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
-    from bench.accuracy import load_split
+    from train.predict import load_split
 
     _, split = load_split(tmp_path / "fer", "val")
     single_p = Classifier(model).predict(np.asarray(split.images))
@@ -314,6 +314,7 @@ def test_the_command_fits_on_the_answers_fer_edge_detect_gives_and_writes_the_fi
     from edge_runtime.metadata import sha256_file
 
     assert result["half"] == 0 and result["model"] == str(model) and result["model_sha256"] == sha256_file(model)
+    assert (result["wild"], result["data"]) == (str(wild), str(tmp_path / "fer"))
     assert result["fitted_faces"] == 1  # the one photo of half 0 (its face found at full resolution)
 
 
@@ -335,6 +336,10 @@ def test_the_command_names_a_missing_photo_folder_and_a_half_without_faces(tmp_p
     wild.mkdir(parents=True)
     shutil.copyfile(REPO / "tests" / "data" / "wild" / "George_W_Bush_0401.jpg", wild / "George_W_Bush_0401.jpg")
     shutil.copytree(REPO / "convert" / "val_sample", tmp_path / "fer" / "val")
+    import cv2
+
+    # Half 0's only photo has no face ("Wall" is a person of half 0): nothing to fit on, said so.
+    cv2.imwrite(str(wild / "Wall_0001.jpg"), np.full((300, 300, 3), 200, np.uint8))
     assert main(["--model", model, "--wild", str(wild.parent), "--data", str(tmp_path / "fer")]) == 2
     err = capsys.readouterr().err
     assert f"{wild.parent}: no face found in the photos of half 0's people" in err
