@@ -322,7 +322,7 @@ def test_the_command_defaults_to_the_shared_data_half_0_and_the_67_percent_floor
     args = parser().parse_args(["--model", "m.tflite"])
     assert (args.model, args.wild, args.data, args.half, args.split, args.floor, args.out) == (
         Path("m.tflite"), Path("../shared/wild_dev"), Path("../shared/fer2013"), 0, None, 0.67, None)
-    assert parser().parse_args(["--model", "m.tflite", "--half", "1"]).half == 1
+    assert [parser().parse_args(["--model", "m.tflite", "--half", h]).half for h in ("0", "1")] == [0, 1]
     for argv in ([], ["--model", "m.tflite", "--half", "2"]):
         with pytest.raises(SystemExit):
             parser().parse_args(argv)
