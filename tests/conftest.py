@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
 VAL_SAMPLE = REPO / "convert" / "val_sample"
 # Every shipped model pair (float .keras, int8 .tflite). fer_cnn is the accurate one, fer_mobile the fast one (a
-# seventh of the time per face), fer_blend (0.6 fer_cnn + 0.4 fer_mobile in one graph) the device default since
-# 2026-12-06, fer_faceapi the one for real photographs (face-api's real-face weights, trained on FER2013 after).
+# seventh of the time per face), fer_blend (0.6 fer_cnn + 0.4 fer_mobile in one graph, class weights for photographs'
+# class frequencies folded in) the device default since 2026-12-06, fer_faceapi the one for real photographs
+# (face-api's real-face weights, trained on FER2013 after).
 SHIPPED = {name: (MODELS / f"{name}.keras", MODELS / f"{name}_int8.tflite")
            for name in ("fer_mobile", "fer_cnn", "fer_blend", "fer_faceapi")}
 SHIPPED_FLOAT, SHIPPED_INT8 = SHIPPED["fer_blend"]

@@ -52,6 +52,28 @@ def test_the_blend_is_made_of_the_shipped_models_it_names():
                                         ["multiply_adds"] for m in members)
 
 
+def test_the_default_corrects_its_class_prior_by_the_weights_its_card_records(val_sample):
+    """fer_blend multiplies each class's probability by the weight its card names (fitted on half 0 of wild_dev's
+    people with FER2013 val held at 67 %, train/class_weights.py): its answers are the plain 0.6 / 0.4 blend of
+    the shipped members, reweighted by exactly those numbers."""
+    keras = pytest.importorskip("keras")
+    from train.blend import build_blend
+    from train.class_weights import log_bias, reweighted
+
+    card = json.loads(SHIPPED["fer_blend"][0].with_suffix(".json").read_text())
+    weights = card["training"]["class_weights"]
+    assert list(weights) == list(LABELS)
+    fit = card["training"]["class_weights_fit"]
+    assert (fit["half"], fit["floor"], fit["wild"]) == (0, 0.67, "../shared/wild_dev")
+    assert min(fit["figures"]["after"]["val_single"], fit["figures"]["after"]["val_flip"]) >= 0.67
+    faces = val_sample.images[:120, ..., None].astype("float32")
+    plain = build_blend([keras.saving.load_model(SHIPPED[n][0]) for n in ("fer_cnn", "fer_mobile")], [0.6, 0.4])
+    shipped = keras.saving.load_model(SHIPPED["fer_blend"][0])
+    expected = reweighted(plain.predict(faces, verbose=0), log_bias(list(weights.values())))
+    np.testing.assert_allclose(shipped.predict(faces, verbose=0), expected, atol=1e-4)
+    assert not np.allclose(plain.predict(faces, verbose=0), expected, atol=1e-3)  # the weights do something
+
+
 def test_the_real_photo_model_names_the_weights_it_started_from_and_carries_their_licences():
     """fer_faceapi started from face-api's expression weights (train/faceapi_weights.py): its card names the npm
     package by version and sha256, and both MIT notices travel with it into the int8 card (and so a bundle)."""
