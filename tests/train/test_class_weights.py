@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from train.class_weights import (
@@ -132,6 +132,8 @@ def test_an_int8_probability_of_exactly_zero_does_not_break_the_fit():
 
 
 @given(st.floats(0.0, 3.0))
+@example(0.1)  # only the smallest step, tau 0.05, holds
+@example(2.0)  # the whole shift holds
 def test_temper_takes_the_largest_accepted_step(limit):
     bias = np.array([2.0, -2.0, 0.0])
     shifted, tau = temper(bias, lambda b: np.abs(b).max() <= limit + 1e-12)
