@@ -54,20 +54,11 @@ def detection_settings(model: Path, haar: dict):
 def fer_edge_answers(photos, model: Path, haar: dict) -> list[dict]:
     """Each photo through the still-image Pipeline that `fer-edge detect` builds with these detection settings
     on top of the defaults: its largest face's box and label."""
-    import cv2
+    from edge_runtime.labels import label_index
+    from train.wild_data import largest_faces
 
-    from edge_runtime.face_path import build_pipeline
-    from edge_runtime.sources import gray_frame
-
-    pipeline = build_pipeline(detection_settings(model, haar))
-    out = []
-    for i, photo in enumerate(photos):
-        frame = gray_frame(i, 0.0, cv2.imread(str(photo.path), cv2.IMREAD_COLOR), str(photo.path))
-        faces = pipeline.process(frame, still=True).faces
-        best = max(faces, key=lambda f: f.box.area, default=None)
-        out.append(None if best is None else {"box": best.box.as_list(),
-                                              "label": pipeline.labels.index(best.emotion.label)})
-    return out
+    return [None if face is None else {"box": face.box.as_list(), "label": label_index(face.emotion.label)}
+            for face in largest_faces(photos, detection_settings(model, haar))]
 
 
 def peer_answers(photos) -> list[dict]:

@@ -73,6 +73,24 @@ def read_gray(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
+def largest_faces(photos: list[Photo], settings) -> list:
+    """Each photo through the still-image Pipeline `fer-edge detect FOLDER` builds with these DetectionSettings:
+    its largest face (the pipeline's Face, box and emotion), None where it finds no face. A photo that cannot be
+    read is a ValueError naming it."""
+    from edge_runtime.face_path import build_pipeline
+    from edge_runtime.sources import gray_frame
+
+    pipeline = build_pipeline(settings)
+    out = []
+    for i, photo in enumerate(photos):
+        image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{photo.path}: not a readable image")
+        faces = pipeline.process(gray_frame(i, 0.0, image, str(photo.path)), still=True).faces
+        out.append(max(faces, key=lambda f: f.box.area, default=None))
+    return out
+
+
 def face_box(gray: np.ndarray, detector: FaceDetector) -> Box | None:
     """The photo's face: the largest box `detector` finds, when it is at least FACE_SHARE of the shorter side."""
     boxes = detector.detect(gray)

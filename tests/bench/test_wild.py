@@ -28,3 +28,30 @@ def test_a_setting_may_name_its_own_model_and_keeps_the_benchs_otherwise(tmp_pat
     assert detection_settings(default, settings(f"model={other},pad=0.1")).model == other
     run = detection_settings(default, settings("pad=0.1"))
     assert run.model == default and run.pad == 0.1 and run.threads == 1
+
+
+def test_a_photos_answer_is_the_largest_face_detect_reports_and_none_without_one(tmp_path, capsys):
+    """fer_edge_answers on real photos: the box and label `fer-edge detect --json` gives the photo's largest face,
+    with the setting's model; a picture of a wall is a miss."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    from bench.wild import fer_edge_answers
+    from edge_runtime.cli import main as fer_edge
+    from edge_runtime.labels import label_index
+    from train.wild_data import Photo
+
+    repo = Path(__file__).resolve().parents[2]
+    wall = tmp_path / "Wall_0001.jpg"
+    cv2.imwrite(str(wall), np.full((300, 300, 3), 200, np.uint8))
+    photos = [Photo(repo / "tests" / "data" / "wild" / "Jennifer_Capriati_0030.jpg", 0, "Jennifer_Capriati"),
+              Photo(wall, 3, "Wall")]
+    model = repo / "models" / "fer_mobile_int8.tflite"
+    answers = fer_edge_answers(photos, repo / "models" / "fer_blend_int8.tflite", settings(f"model={model}"))
+    assert answers[1] is None
+    assert fer_edge(["detect", str(photos[0].path), "--json", "--model", str(model)]) == 0
+    reported = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    best = max(reported, key=lambda a: a["box"][2] * a["box"][3])
+    assert answers[0] == {"box": best["box"], "label": label_index(best["label"])}
