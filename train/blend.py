@@ -118,6 +118,10 @@ def write_blend(members: list[Member], out: Path, *, command: str, data=None, sp
     from train.architectures import count_macs
 
     cards = _cards(members)
+    labels = cards[0]["labels"]
+    if class_weights is not None and len(class_weights) != len(labels):  # before any model is loaded
+        raise ValueError(f"{len(class_weights)} class weights for a model of {len(labels)} classes "
+                         f"({', '.join(labels)})")
     models = []
     for m in members:
         try:
@@ -129,10 +133,6 @@ def write_blend(members: list[Member], out: Path, *, command: str, data=None, sp
             softmax_head(model)
         except ValueError as exc:
             raise ValueError(f"{m.path}: {exc}") from None
-    labels = cards[0]["labels"]
-    if class_weights is not None and len(class_weights) != len(labels):
-        raise ValueError(f"{len(class_weights)} class weights for a model of {len(labels)} classes "
-                         f"({', '.join(labels)})")
     blend = build_blend(models, [m.weight for m in members], class_weights)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def write_blend(members: list[Member], out: Path, *, command: str, data=None, sp
                "arch": card.get("arch"), "val_accuracy": (card.get("evaluation") or {}).get("accuracy"),
                "weight": m.weight / total} for m, card in zip(members, cards)]
     card = {
-        "name": "blend", "format": "keras", "labels": cards[0]["labels"], "input": cards[0].get("input"),
+        "name": "blend", "format": "keras", "labels": labels, "input": cards[0].get("input"),
         "preprocessing": cards[0]["preprocessing"], "arch": "blend",
         "parameters": int(blend.count_params()), "multiply_adds": count_macs(blend),
         "training": {"command": command, "data": str(data) if data else None, "members": record,

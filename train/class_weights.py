@@ -62,7 +62,7 @@ def read_class_weights(arg: str) -> tuple[list[float], dict | None]:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise ValueError(f"{path}: not a class-weights file (JSON with a list of weights, as python -m "
                          "train.class_weights --out writes)") from None
-    values = parse_class_weights(",".join(str(w) for w in weights))
+    values = [positive_weight(str(w), str(path), f"weight {i + 1}") for i, w in enumerate(weights)]
     return values, {**{k: v for k, v in record.items() if k != "weights"}, "file": str(path),
                     "sha256": sha256_file(path)}
 
@@ -129,34 +129,26 @@ def temper(bias: np.ndarray, keep: Callable[[np.ndarray], bool], steps: int = 20
 def wild_probabilities(model: Path, photos) -> np.ndarray:
     """The face path's answer for each photo as `fer-edge detect` gives it (detection defaults, the model's crop,
     flip-averaged): the largest face's probabilities, a row of NaN where no face was found."""
-    import cv2
+    from edge_runtime.face_path import DetectionSettings
+    from edge_runtime.labels import LABELS
+    from train.wild_data import largest_faces
 
-    from edge_runtime.face_path import DetectionSettings, build_pipeline
-    from edge_runtime.sources import gray_frame
-
-    pipeline = build_pipeline(DetectionSettings(model=model, threads=1))
-    out = np.full((len(photos), len(pipeline.labels)), np.nan)
-    for i, photo in enumerate(photos):
-        image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"{photo.path}: not a readable image")
-        faces = pipeline.process(gray_frame(i, 0.0, image, str(photo.path)), still=True).faces
-        best = max(faces, key=lambda f: f.box.area, default=None)
-        if best is not None:
-            out[i] = best.emotion.probabilities
+    out = np.full((len(photos), len(LABELS)), np.nan)
+    for i, face in enumerate(largest_faces(photos, DetectionSettings(model=model, threads=1))):
+        if face is not None:
+            out[i] = face.emotion.probabilities
     return out
 
 
 def val_probabilities(model: Path, data: Path, split: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(single-crop probabilities, flip-averaged probabilities, labels) of the model on a labelled split."""
-    from edge_runtime.classifier import Classifier
+    from edge_runtime.classifier import Classifier, flip_average
     from train.predict import load_split
 
     _, found = load_split(Path(data), split)
-    faces = np.asarray(found.images).reshape(len(found), *found.images.shape[1:3])
-    single = Classifier(model, batch_size=64).predict(faces)
-    flipped = Classifier(model, batch_size=64).predict(np.ascontiguousarray(faces[..., ::-1]))
-    return single, (single + flipped) / 2.0, np.asarray(found.labels)
+    classifier = Classifier(model, batch_size=64)
+    single = classifier.predict(found.images)
+    return single, flip_average(classifier.predict, found.images, "flip"), np.asarray(found.labels)
 
 
 def fit(wild_probs, wild_labels, fit_half, val_single, val_flip, val_labels, floor: float) -> dict:
@@ -186,18 +178,28 @@ def fit(wild_probs, wild_labels, fit_half, val_single, val_flip, val_labels, flo
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m train.class_weights", description=__doc__.split("\n\n")[0])
+    from edge_runtime.cli_helpers import Bounded
+
+    p = argparse.ArgumentParser(
+        prog="python -m train.class_weights", description=__doc__.split("\n\n")[0],
+        epilog="example: python -m train.class_weights --model runs/fer_blend/model_int8.tflite --out "
+        "runs/fer_blend_fit.json, then fer-edge blend ... --class-weights runs/fer_blend_fit.json")
     p.add_argument("--model", type=Path, required=True, help="int8 .tflite model (with its card) to correct")
-    p.add_argument("--wild", type=Path, default=Path("../shared/wild_dev"), help="photos in class folders")
-    p.add_argument("--half", type=int, choices=(0, 1), default=0, help="the half of the people fitted on")
-    p.add_argument("--data", type=Path, default=Path("../shared/fer2013"), help="FER2013 folder or CSV for the floor")
+    p.add_argument("--wild", type=Path, default=Path("../shared/wild_dev"),
+                   help="photos in class folders (default ../shared/wild_dev)")
+    p.add_argument("--half", type=int, choices=(0, 1), default=0,
+                   help="the half of the people fitted on (default 0, the half the verifier learnt from)")
+    p.add_argument("--data", type=Path, default=Path("../shared/fer2013"),
+                   help="FER2013 folder or CSV for the floor (default ../shared/fer2013)")
     p.add_argument("--split", default=None, help="split of --data (default: val)")
-    p.add_argument("--floor", type=float, default=0.67, help="accuracy the split keeps, single crop and flipped")
+    p.add_argument("--floor", action=Bounded, kind=float, low=0, high=1, default=0.67,
+                   help="accuracy the split keeps, single crop and flip-averaged, 0..1 (default 0.67)")
     p.add_argument("--out", type=Path, help="write the weights and figures here as JSON")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from edge_runtime.metadata import sha256_file
     from train.wild_data import half, photos
 
     args = parser().parse_args(argv)
@@ -214,8 +216,6 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     result = fit(wild, [ph.label for ph in pics], fitted, single, flip, labels, args.floor)
-    from edge_runtime.metadata import sha256_file
-
     result.update({"model": str(args.model), "model_sha256": sha256_file(args.model), "wild": str(args.wild),
                    "half": args.half, "data": str(args.data)})
     before, after = result["figures"]["before"], result["figures"]["after"]

@@ -66,14 +66,19 @@ def test_weights_come_from_a_fit_file_with_its_record_and_sha256(tmp_path):
     ('{"weights": []}', "not a class-weights file"),
     ('[1, 2]', "not a class-weights file"),
     ('{"weights": [1, -2]}', "weight 2 must be a positive number"),
+    ('{"weights": [1, "heavy"]}', "weight 2 'heavy' is not a number"),
     (b"\xff\xfe", "not a class-weights file"),
 ])
 def test_a_bad_fit_file_is_refused_naming_it(tmp_path, content, problem):
     path = tmp_path / "fit.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    with pytest.raises(ValueError, match=problem):
+    with pytest.raises(ValueError, match=problem) as info:
         read_class_weights(str(path))
-    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'gone.json'}: no such class-weights file"):
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_a_missing_fit_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"^{tmp_path / 'gone.json'}: no such class-weights file$"):
         read_class_weights(str(tmp_path / "gone.json"))
 
 
@@ -320,14 +325,19 @@ def test_the_command_fits_on_the_answers_fer_edge_detect_gives_and_writes_the_fi
     assert result["fitted_faces"] == 1  # the one photo of half 0 (its face found at full resolution)
 
 
-def test_the_command_defaults_to_the_shared_data_half_0_and_the_67_percent_floor():
+def test_the_command_defaults_to_the_shared_data_half_0_and_the_67_percent_floor(capsys):
     args = parser().parse_args(["--model", "m.tflite"])
     assert (args.model, args.wild, args.data, args.half, args.split, args.floor, args.out) == (
         Path("m.tflite"), Path("../shared/wild_dev"), Path("../shared/fer2013"), 0, None, 0.67, None)
     assert [parser().parse_args(["--model", "m.tflite", "--half", h]).half for h in ("0", "1")] == [0, 1]
-    for argv in ([], ["--model", "m.tflite", "--half", "2"]):
+    assert parser().parse_args(["--model", "m.tflite", "--floor", "1"]).floor == 1.0
+    for argv, problem in (([], "--model"), (["--model", "m.tflite", "--half", "2"], "--half"),
+                          (["--model", "m.tflite", "--floor", "67"], "--floor 67: expected a number >= 0 and <= 1"),
+                          (["--model", "m.tflite", "--floor", "-0.1"], "--floor -0.1: expected"),
+                          (["--model", "m.tflite", "--floor", "high"], "--floor high: expected")):
         with pytest.raises(SystemExit):
             parser().parse_args(argv)
+        assert problem in capsys.readouterr().err
 
 
 def test_the_command_names_a_missing_photo_folder_and_a_half_without_faces(tmp_path, capsys):
