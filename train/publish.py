@@ -111,16 +111,18 @@ def _record_init(card: dict, target: Path, run_sha256: str) -> None:
 def _record_teachers(card: dict, target: Path) -> None:
     """A distilled run names its teachers by path, and a path can be overwritten later (a run may distil
     from the very model it replaces): record which files they were (sha256, and their own model card's
-    name and val accuracy), read before the target is replaced; publishing the same run again keeps the
-    record the first publish made."""
+    name and val accuracy) and carry their licence notices, read before the target is replaced; publishing
+    the same run again keeps the record and notices the first publish made."""
     training = card.get("training") or {}
     teachers = (training.get("config") or {}).get("teacher") or []
     teachers = [teachers] if isinstance(teachers, str) else list(teachers)
     if not teachers:
         return
-    earlier = (read_metadata(target, required=False) if target.exists() else {}).get("training") or {}
+    earlier_card = read_metadata(target, required=False) if target.exists() else {}
+    earlier = earlier_card.get("training") or {}
     if earlier.get("command") == training.get("command") and earlier.get("teachers"):
         card["training"] = dict(training, teachers=earlier["teachers"])
+        _add_notices(card, earlier_card.get("notices"))
         return
     record = []
     for teacher in teachers:
@@ -132,7 +134,16 @@ def _record_teachers(card: dict, target: Path) -> None:
         evaluation = meta.get("evaluation") or {}
         record.append({"model": teacher, "sha256": sha256_file(path), "name": meta.get("name"),
                        "val_accuracy": evaluation.get("accuracy")})
+        # A student learns its teachers' answers: the licences of a teacher's weights (a blend with
+        # fer_faceapi carries face-api's MIT notices) travel with it as with weights it started from.
+        _add_notices(card, meta.get("notices"))
     card["training"] = dict(training, teachers=record)
+
+
+def _add_notices(card: dict, notices) -> None:
+    """Add licence notices to the card's, each once, in the order first met."""
+    if notices:
+        card["notices"] = list(dict.fromkeys([*(card.get("notices") or []), *notices]))
 
 
 def _multiply_adds(model_path: Path) -> int:

@@ -192,3 +192,60 @@ def test_the_licences_of_weights_a_run_started_from_follow_it_into_the_card(fini
     publish(other, "fer_real", models)
     card = json.loads((models / "fer_real.json").read_text())
     assert "notices" not in card and "init_from" not in card["training"]
+
+
+def test_a_students_card_carries_its_teachers_licence_notices_once_each(finished_run, tmp_path):
+    # A student distilled from a blend that holds fer_faceapi learnt face-api's answers: its MIT notices go with it,
+    # beside those of the weights it started from, each once, and stay when the card is refreshed without runs/.
+    run, _ = finished_run
+    mit, other = "Weights from face-api (MIT License) ...", "Forked from face-api.js (MIT License) ..."
+    started = "Weights it started from (Apache-2.0) ..."
+    init, pool, plain = tmp_path / "init.keras", tmp_path / "pool.keras", tmp_path / "plain.keras"
+    for path, notices in ((init, [started]), (pool, [mit, other]), (plain, None)):
+        path.write_bytes(path.name.encode())
+        write_json_atomic(path.with_suffix(".json"), {"name": path.stem, **({"notices": notices} if notices else {})})
+    (tmp_path / "again.json").write_text(json.dumps({"notices": [other, mit]}))
+    again = tmp_path / "again.keras"
+    again.write_bytes(b"a second teacher with the same notices")
+    meta = json.loads((run / "model.json").read_text())
+    meta["training"] = {"command": "fer-edge train --teacher pool --teacher plain --teacher again --init init",
+                        "config": {"init": str(init), "teacher": [str(pool), str(plain), str(again)]}}
+    write_json_atomic(run / "model.json", meta)
+    models = tmp_path / "models"
+
+    publish(run, "fer_student", models)
+    assert json.loads((models / "fer_student.json").read_text())["notices"] == [started, mit, other]
+    for path in (init, pool, plain, again):
+        path.unlink()
+        path.with_suffix(".json").unlink()
+    publish(run, "fer_student", models)
+    assert json.loads((models / "fer_student.json").read_text())["notices"] == [started, mit, other]
+
+
+def test_a_teacher_without_notices_adds_none(finished_run, tmp_path):
+    run, _ = finished_run
+    teacher = tmp_path / "teacher.keras"
+    teacher.write_bytes(b"teacher")
+    write_json_atomic(tmp_path / "teacher.json", {"name": "teacher", "notices": []})
+    meta = json.loads((run / "model.json").read_text())
+    meta["training"] = {"command": "fer-edge train --teacher t", "config": {"teacher": str(teacher)}}
+    write_json_atomic(run / "model.json", meta)
+    publish(run, "fer_student", tmp_path / "models")
+    assert "notices" not in json.loads((tmp_path / "models" / "fer_student.json").read_text())
+
+
+def test_a_student_with_no_init_keeps_its_teachers_notices_when_republished_without_them(finished_run, tmp_path):
+    run, _ = finished_run
+    teacher = tmp_path / "pool.keras"
+    teacher.write_bytes(b"pool")
+    write_json_atomic(tmp_path / "pool.json", {"name": "pool", "notices": ["MIT notice"]})
+    meta = json.loads((run / "model.json").read_text())
+    meta["training"] = {"command": "fer-edge train --teacher pool", "config": {"teacher": str(teacher)}}
+    write_json_atomic(run / "model.json", meta)
+    models = tmp_path / "models"
+    publish(run, "fer_student", models)
+    teacher.unlink()
+    (tmp_path / "pool.json").unlink()
+    publish(run, "fer_student", models)  # the card refreshed after convert, runs/ cleaned
+    card = json.loads((models / "fer_student.json").read_text())
+    assert card["notices"] == ["MIT notice"] and card["training"]["teachers"][0]["name"] == "pool"
