@@ -249,3 +249,25 @@ def test_a_student_with_no_init_keeps_its_teachers_notices_when_republished_with
     publish(run, "fer_student", models)  # the card refreshed after convert, runs/ cleaned
     card = json.loads((models / "fer_student.json").read_text())
     assert card["notices"] == ["MIT notice"] and card["training"]["teachers"][0]["name"] == "pool"
+
+
+def test_another_run_with_other_teachers_gets_its_own_record_and_a_bare_target_is_no_obstacle(finished_run, tmp_path):
+    # models/fer_x.keras without a card (copied in by hand) does not stop a distilled run from being published over
+    # it; a second run with another command and teacher records its own teacher, not the first run's.
+    run, _ = finished_run
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "fer_x.keras").write_bytes(b"a model copied here without its card")
+    first, second = tmp_path / "first.keras", tmp_path / "second.keras"
+    for path in (first, second):
+        path.write_bytes(path.name.encode())
+        write_json_atomic(path.with_suffix(".json"), {"name": path.stem})
+    meta = json.loads((run / "model.json").read_text())
+    meta["training"] = {"command": "fer-edge train --teacher first", "config": {"teacher": str(first)}}
+    write_json_atomic(run / "model.json", meta)
+    publish(run, "fer_x", models)
+    assert json.loads((models / "fer_x.json").read_text())["training"]["teachers"][0]["name"] == "first"
+    meta["training"] = {"command": "fer-edge train --teacher second", "config": {"teacher": str(second)}}
+    write_json_atomic(run / "model.json", meta)
+    publish(run, "fer_x", models)
+    assert [t["name"] for t in json.loads((models / "fer_x.json").read_text())["training"]["teachers"]] == ["second"]
