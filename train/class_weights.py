@@ -116,7 +116,14 @@ def fit_bias(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return b - b.mean()
 
 
-def temper(bias: np.ndarray, keep: Callable[[np.ndarray], bool], steps: int = 20) -> tuple[np.ndarray, float]:
+# tau is tried in steps of 0.01: the floor is met by the largest share of the fitted shift that holds it (steps of
+# 0.05 left up to a twentieth of the shift unused: the shipped fit went from tau 0.15 to 0.17, FER2013 val still >=
+# the floor).
+TEMPER_STEPS = 100
+
+
+def temper(bias: np.ndarray, keep: Callable[[np.ndarray], bool],
+           steps: int = TEMPER_STEPS) -> tuple[np.ndarray, float]:
     """(tau * bias, tau) for the largest tau in 1, 1 - 1/steps, ... 0 that keep() accepts; tau 0 (no shift) is
     taken when none is."""
     for k in range(steps, 0, -1):

@@ -13,6 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from train.class_weights import (
+    TEMPER_STEPS,
     accuracy,
     fit,
     fit_bias,
@@ -137,12 +138,12 @@ def test_an_int8_probability_of_exactly_zero_does_not_break_the_fit():
 
 
 @given(st.floats(0.0, 3.0))
-@example(0.1)  # only the smallest step, tau 0.05, holds
+@example(0.02)  # only the smallest step, tau 0.01, holds
 @example(2.0)  # the whole shift holds
 def test_temper_takes_the_largest_accepted_step(limit):
     bias = np.array([2.0, -2.0, 0.0])
     shifted, tau = temper(bias, lambda b: np.abs(b).max() <= limit + 1e-12)
-    expected = min(1.0, np.floor(limit / 2.0 * 20) / 20)
+    expected = min(1.0, np.floor(limit / 2.0 * TEMPER_STEPS + 1e-9) / TEMPER_STEPS)
     assert tau == pytest.approx(expected)
     np.testing.assert_allclose(shifted, expected * bias)
 
@@ -175,7 +176,7 @@ def test_the_fit_holds_the_floor_with_the_largest_step_and_helps_the_other_half(
     raw, tau = fit_bias(wild[rows], labels[rows]), result["tau"]
     assert 0.0 < tau < 1.0  # the floor binds here, so the step is the last one that holds it
     np.testing.assert_allclose(log_bias(result["weights"]), tau * raw, atol=1e-3)
-    assert accuracy(val, val_labels, raw * (tau + 0.05)) < floor
+    assert accuracy(val, val_labels, raw * (tau + 1 / TEMPER_STEPS)) < floor
     assert result["weights"][0] == max(result["weights"])
     assert after["wild_other_half"] > before["wild_other_half"]
 
@@ -192,14 +193,16 @@ def test_the_floor_is_held_by_single_crop_and_flipped_faces_each_and_an_exact_hi
     wild, labels, half, val, val_labels = _scene(2)
     rows = half & ~np.isnan(wild).any(axis=1)
     raw = fit_bias(wild[rows], labels[rows])
-    steps = {k: accuracy(val, val_labels, k / 20 * raw) for k in range(0, 21)}
+    n = TEMPER_STEPS
+    steps = {k: accuracy(val, val_labels, k / n * raw) for k in range(0, n + 1)}
     # A step whose accuracy no larger step reaches, below the unshifted accuracy: at that floor it is the answer.
-    k = next(k for k in range(19, 0, -1) if steps[k] > max(steps[t] for t in range(k + 1, 21)) and steps[k] < steps[0])
+    k = next(k for k in range(n - 1, 0, -1) if steps[k] > max(steps[t] for t in range(k + 1, n + 1))
+             and steps[k] < steps[0])
     floor = steps[k]
     sure = _sure(val_labels)
     single, flip = (val, sure) if binding == "single" else (sure, val)
     result = fit(wild, labels, half, single, flip, val_labels, floor)
-    assert result["tau"] == pytest.approx(k / 20)
+    assert result["tau"] == pytest.approx(k / n)
     assert result["figures"]["after"]["val_" + binding] == floor
     assert result["figures"]["after"]["val_" + ("flip" if binding == "single" else "single")] == 1.0
 
