@@ -4,7 +4,7 @@
 1.7.15 (MIT; the maintained fork of face-api.js), checks its sha256, reads the expression model's weights
 manifest and weights file out of it (nothing else is extracted) and writes a `faceapi_dense` Keras model holding
 them, with a card naming the package and carrying both MIT notices. fer_faceapi was trained from it on FER2013
-keeping half of every target the network's own first answer (README, step 5: `fer-edge train --arch faceapi_dense
+keeping half of every target the network's own first answer (README, step 4: `fer-edge train --arch faceapi_dense
 --init runs/faceapi_init96.keras --teacher runs/faceapi_init96.keras --distill 0.5 ...`). FER2013 alone does not
 teach what real faces look like (colour photographs, hair, light); face-api's model learnt from real photographs.
 The workstation needs this once; the device never does (it runs the converted model).
