@@ -54,8 +54,14 @@ class FaceDetector(abc.ABC):
         window = region.clipped(gray.shape[1], gray.shape[0])
         if window is None:
             return []
-        found = self.detect(np.ascontiguousarray(gray[window.y : window.y + window.h, window.x : window.x + window.w]))
+        found = self.detect_part(np.ascontiguousarray(gray[window.y : window.y + window.h,
+                                                           window.x : window.x + window.w]))
         return [b.shifted(window.x, window.y) for b in found if sizes is None or sizes[0] <= max(b.w, b.h) <= sizes[1]]
+
+    def detect_part(self, part: np.ndarray) -> list[Box]:
+        """The faces in `part`, a piece of a larger frame (what detect_in looks at): `detect`, unless a detector
+        looks at a whole picture in a way that does not suit a piece of one."""
+        return self.detect(part)
 
 
 @dataclass(frozen=True)

@@ -337,3 +337,16 @@ def test_another_tflite_model_is_not_taken_for_blazeface(tmp_path):
     full_meta = json.loads(VARIANTS["full"].with_suffix(".json").read_text())
     short.with_suffix(".json").write_text(json.dumps({**full_meta, "sha256": sha256_file(short)}))
     assert "not a BlazeFace model" in refusal(short)
+
+
+def test_a_region_look_is_not_a_thumbnail(framed):
+    # The pipeline's look at part of a frame (where a face moved or is expected) has the frame around it: no
+    # second look over a border there, even where the part is as small as a thumbnail.
+    frame = np.full((240, 320), 128, np.uint8)
+    thumb = photo(THUMB)
+    frame[100 : 100 + thumb.shape[0], 150 : 150 + thumb.shape[1]] = thumb
+    region = Box(150, 100, thumb.shape[1], thumb.shape[0])
+    assert framed.detect(frame[100 : 100 + thumb.shape[0], 150 : 150 + thumb.shape[1]].copy())  # as a picture: found
+    assert framed.detect_in(frame, region) == []
+    with pytest.raises(ValueError, match="2-D uint8 grayscale"):
+        framed.detect_part(np.zeros((40, 40, 3), np.uint8))
