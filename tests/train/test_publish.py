@@ -123,17 +123,18 @@ def test_the_card_records_which_files_the_teachers_were_even_one_the_run_replace
                                               "evaluation": {"accuracy": 0.6693}})
     meta = json.loads((run / "model.json").read_text())
     meta["training"] = {"command": "fer-edge train --teacher models/fer_x.keras --teacher models/fer_y.keras",
-                        "config": {"teacher": [str(old), str(other), str(models / "gone.keras")]}}
+                        "config": {"teacher": [str(old), str(models / "gone.keras"), str(other)]}}
     write_json_atomic(run / "model.json", meta)
     expected = [{"model": str(old), "sha256": sha256_file(old), "name": "fer_x", "val_accuracy": 0.6693},
-                {"model": str(other), "sha256": sha256_file(other), "name": None, "val_accuracy": None},
-                {"model": str(models / "gone.keras"), "sha256": None, "note": "not found when published"}]
+                {"model": str(models / "gone.keras"), "sha256": None, "note": "not found when published"},
+                {"model": str(other), "sha256": sha256_file(other), "name": None, "val_accuracy": None}]
 
     publish(run, "fer_x", models)
     assert json.loads((models / "fer_x.json").read_text())["training"]["teachers"] == expected
     assert sha256_file(old) != expected[0]["sha256"]  # replaced by the new model ...
     publish(run, "fer_x", models)  # ... and publishing again (after convert) keeps what the teacher was
-    assert json.loads((models / "fer_x.json").read_text())["training"]["teachers"] == expected
+    training = json.loads((models / "fer_x.json").read_text())["training"]
+    assert training["teachers"] == expected and training["command"] == meta["training"]["command"]
 
 
 def test_publishing_the_same_run_again_keeps_the_shipped_bytes(finished_run, tmp_path):
