@@ -270,6 +270,36 @@ def test_only_a_picture_under_twice_min_size_gets_a_border(short_side, long_extr
     assert detector.border((95, 300)) == 75 and detector.border((96, 300)) == 0
 
 
+def test_the_second_look_is_the_thumbnail_seen_over_a_replicated_border(framed):
+    thumb = photo(THUMB)
+    k = framed.border(thumb.shape)
+    assert k == round(0.25 * max(thumb.shape)) > 0
+    bordered = cv2.copyMakeBorder(thumb, k, k, k, k, cv2.BORDER_REPLICATE)
+    plain = BlazeFaceDetector(replace(framed.options, thumbnail_border=0.0))
+    expected = []
+    for b in plain.detect(bordered):
+        inside = b.shifted(-k, -k).clipped(thumb.shape[1], thumb.shape[0])
+        expected.append(Box(inside.x, inside.y, inside.w, inside.h, b.score))
+    assert expected and framed.detect(thumb) == expected
+
+
+def test_a_colour_pictures_channels_are_not_a_side():
+    detector = BlazeFaceDetector.__new__(BlazeFaceDetector)
+    detector.options = BlazeFaceOptions()
+    assert detector.border((480, 640, 3)) == 0 and detector.border((60, 80, 3)) == 20 == detector.border((60, 80))
+
+
+def test_a_region_look_is_the_pieces_own_look_and_keeps_the_sizes_asked_for(framed):
+    frame = np.full((480, 640), 128, np.uint8)
+    frame[150:300, 200:350] = cv2.resize(photo("wild_steve_o_0001.jpg"), (150, 150), interpolation=cv2.INTER_AREA)
+    region = Box(150, 100, 300, 300)
+    own = [b.shifted(150, 100) for b in framed.detect(np.ascontiguousarray(frame[100:400, 150:450]))]
+    assert len(own) == 1 and framed.detect_in(frame, region) == own
+    side = max(own[0].w, own[0].h)
+    assert framed.detect_in(frame, region, (side, side)) == own == framed.detect_in(frame, region, (side, side + 5))
+    assert framed.detect_in(frame, region, (side + 1, 999)) == [] == framed.detect_in(frame, region, (1, side - 1))
+
+
 def test_bad_options_are_refused_all_at_once():
     with pytest.raises(DetectorError) as info:
         BlazeFaceDetector(BlazeFaceOptions(model="long", score_threshold=1.0, nms_threshold=0.0, min_size=0,

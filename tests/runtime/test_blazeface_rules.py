@@ -291,7 +291,8 @@ def test_a_frame_without_a_detection_gives_none():
 def test_the_defaults_are_mediapipes_and_the_documented_ones():
     assert BlazeFaceDetector(None).options == BlazeFaceOptions() == BlazeFaceOptions(
         model="short", model_path=None, score_threshold=0.5, nms_threshold=0.3, min_size=48, tile=0.0,
-        tile_score_threshold=0.6, fer_framing=True, num_threads=1, verify_model="", verify_threshold=0.2)
+        tile_score_threshold=0.6, fer_framing=True, num_threads=1, verify_model="", verify_threshold=0.2,
+        thumbnail_border=0.25)
     assert Framing() == Framing(1.0, 1.0, 0.0, 0.0)
 
 
@@ -321,6 +322,9 @@ def test_each_bound_is_named_with_the_value_and_all_at_once():
         good.check()
     assert refused(BlazeFaceOptions(min_size=0, num_threads=0)) == (
         "bad BlazeFace options: min_size must be >= 1 pixel (got 0); num_threads must be >= 1 (got 0)")
+    for border in (-0.01, 1.01):
+        assert refused(BlazeFaceOptions(thumbnail_border=border)) == (
+            f"bad BlazeFace options: thumbnail_border must be between 0 and 1 (got {border})")
 
 
 def test_the_verifier_is_off_unless_asked_for_and_then_takes_the_threshold_given():
