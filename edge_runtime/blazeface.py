@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edge_runtime.boxes import Box
-from edge_runtime.detector import DetectorError, FaceDetector, least_face, load_verifier
+from edge_runtime.detector import DetectorError, FaceDetector, check_gray, least_face, load_verifier
 from edge_runtime.interpreter import ModelError, input_info, make_interpreter
 from edge_runtime.metadata import MetadataError, read_metadata
 
@@ -228,12 +228,12 @@ class BlazeFaceDetector(FaceDetector):
         return self.verifier is None or self.verifier.is_face(gray, box.as_list())
 
     def detect(self, gray: np.ndarray) -> list[Box]:
-        return self._detect(_gray(gray))
+        return self._detect(check_gray(gray))
 
     def detect_part(self, part: np.ndarray) -> list[Box]:
         """As `detect`, without a thumbnail's second look: a piece of a frame (a region look of the pipeline) has
         the frame around it, and its edge is not the picture's."""
-        return self._look(_gray(part), 0)
+        return self._look(check_gray(part), 0)
 
     def detect_bgr(self, bgr: np.ndarray) -> list[Box]:
         """As `detect`, on a colour (BGR uint8) frame: what the model was trained on, for comparison."""
@@ -311,9 +311,3 @@ class BlazeFaceDetector(FaceDetector):
         boxes, scores, _ = decode(raw_boxes, raw_scores, self.anchors, self.size, threshold, self.clip)
         boxes = (boxes * self.size - [px, py, px, py]) / scale + [window.x, window.y, window.x, window.y]
         return boxes.astype(np.float32), scores
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    if image.ndim != 2 or image.dtype != np.uint8:
-        raise ValueError(f"detector needs a 2-D uint8 grayscale image, got {image.dtype} of shape {image.shape}")
-    return image

@@ -226,7 +226,7 @@ class HaarDetector(FaceDetector):
         self.verifier = load_verifier(o.verify_model, o.verify_threshold)
 
     def detect(self, gray: np.ndarray) -> list[Box]:
-        _check_gray(gray)
+        check_gray(gray)
         o = self.options
         width = gray.shape[1]
         scale = min(1.0, o.detect_width / width) if o.detect_width else 1.0
@@ -240,7 +240,7 @@ class HaarDetector(FaceDetector):
         """As FaceDetector.detect_in, at the scale of a full-frame detection of `gray` (at full resolution only
         when `fine`: over a large region that costs more than the full-frame pass), trying only the face sizes
         asked for."""
-        _check_gray(gray)
+        check_gray(gray)
         window = region.clipped(gray.shape[1], gray.shape[0])
         if window is None:
             return []
@@ -317,9 +317,11 @@ def _same_face(padded: Box, plain: Box) -> bool:
     return padded.iou(plain) >= 0.3 or padded.overlap(plain) >= 0.7
 
 
-def _check_gray(gray: np.ndarray) -> None:
+def check_gray(gray: np.ndarray) -> np.ndarray:
+    """`gray` when it is what every detector takes (a 2-D uint8 image), else a ValueError saying what it is."""
     if gray.ndim != 2 or gray.dtype != np.uint8:
         raise ValueError(f"detector needs a 2-D uint8 grayscale image, got {gray.dtype} of shape {gray.shape}")
+    return gray
 
 
 def _clip(box: Box, shape: tuple[int, ...]) -> Box:

@@ -22,9 +22,9 @@ from edge_runtime.detector import (
     FaceDetector,
     HaarDetector,
     HaarOptions,
-    _check_gray,
     _resize,
     cascade_path,
+    check_gray,
     load_verifier,
 )
 from edge_runtime.verifier import SHIPPED_VERIFIER
@@ -324,13 +324,13 @@ def test_resize():
     assert _resize(FRAME[:100, :150], 0.001).shape == (1, 1)  # at least one pixel each way
 
 
-def test_check_gray():
-    _check_gray(FRAME)
+def test_check_gray_returns_a_detectors_image_and_refuses_others():
+    assert check_gray(FRAME) is FRAME
     for bad, text in ((np.zeros((4, 4), np.float32), "float32 of shape (4, 4)"),
                       (np.zeros((4, 4, 3), np.uint8), "uint8 of shape (4, 4, 3)"),
                       (np.zeros(4, np.uint8), "uint8 of shape (4,)")):
         with pytest.raises(ValueError) as refused:
-            _check_gray(bad)
+            check_gray(bad)
         assert str(refused.value) == f"detector needs a 2-D uint8 grayscale image, got {text}"
 
 
