@@ -6,7 +6,7 @@ real photographs far less fear and more happy and neutral faces. Multiplying eac
 and renormalising (adding log-weights to the logits) is the standard correction for such a shift in the labels
 (Saerens et al., 2002; logit adjustment). The weights are fitted by maximum likelihood on the faces the device's
 face path finds in the photos of one half of wild_dev's people (train/wild_data.py's split, the half the face
-verifier learnt from), then shrunk towards 1 (log-weights times tau, tau = 1, 0.95, ... 0) until the model's
+verifier learnt from), then shrunk towards 1 (log-weights times tau, tau = 1, 0.99, ... 0) until the model's
 accuracy on FER2013 val, single crop and flip-averaged, holds the floor. The other half of the people is the
 honest judge: the figures for it are printed beside the fitted half's.
 
