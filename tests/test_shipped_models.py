@@ -87,6 +87,20 @@ def test_the_real_photo_model_names_the_weights_it_started_from_and_carries_thei
     assert card["notices"] == list(NOTICES) == read_metadata(SHIPPED["fer_faceapi"][1])["notices"]
 
 
+def test_models_that_learnt_from_face_apis_answers_carry_its_licences_to_the_device():
+    """fer_mobile (since session 12) was distilled from a pool holding fer_faceapi, and fer_blend holds that
+    fer_mobile: face-api's MIT notices are in their float and int8 cards (and so in a bundle); fer_cnn owes it none."""
+    from train.faceapi_weights import NOTICES
+
+    mobile = read_metadata(SHIPPED["fer_mobile"][0])
+    assert any(t["sha256"] and "--teacher runs/pool_t2/model.keras" in mobile["training"]["command"]
+               for t in mobile["training"]["teachers"])
+    for name in ("fer_mobile", "fer_blend"):
+        for path in SHIPPED[name]:
+            assert read_metadata(path)["notices"] == list(NOTICES), path
+    assert "notices" not in read_metadata(SHIPPED["fer_cnn"][1])
+
+
 def test_the_cards_record_the_campaign_targets_that_the_shipped_models_meet():
     """Issue 16, on all 3,589 val faces, as `fer-edge convert --parity-data ../shared/fer2013` recorded them for
     exactly these files (the card's int8 sha256 is checked below). Not held here because not met: the accurate
